@@ -1,0 +1,298 @@
+# cython: freethreading_compatible = True
+"""OpenMP drivers of the im2col + GEMM engine: the three faces of one map.
+
+All arrays are flat, C-contiguous, channels-first and already in the compute
+dtype; the Python layer (``fastconv._engine``) validated them, chose the tile
+sizes and allocated every workspace.  Each driver releases the GIL and runs
+one level of OpenMP parallelism; BLAS is kept single-threaded by the caller.
+
+Work partitions depend on the problem shape only, never on the number of
+threads, so every face gives bitwise the same result whatever ``workers`` is.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+
+from fastconv._ext._blas cimport floating, gemm
+from fastconv._ext._runtime cimport fc_fp_enter, fc_fp_exit, fc_thread_num
+
+
+cdef extern from "fastconv/pack.h" nogil:
+    ctypedef struct fc_geom:
+        int ndim
+        int64_t in_ "in"[16]
+        int64_t out[16]
+        int64_t k[16]
+        int64_t stride[16]
+        int64_t dil[16]
+        int64_t pad[16]
+        int64_t in_size
+        int64_t out_size
+        int64_t k_size
+    void fc_geom_finish(fc_geom *g)
+    void fc_im2col_f32(const fc_geom *g, const float *x, int64_t C,
+                       int64_t p0, int64_t p1, float *col)
+    void fc_im2col_f64(const fc_geom *g, const double *x, int64_t C,
+                       int64_t p0, int64_t p1, double *col)
+    void fc_col2im_f32(const fc_geom *g, const float *col, int64_t C,
+                       int64_t p0, int64_t p1, float *x)
+    void fc_col2im_f64(const fc_geom *g, const double *col, int64_t C,
+                       int64_t p0, int64_t p1, double *x)
+    void fc_add_bias_f32(float *y, const float *bias, int64_t rows, int64_t ncol, int64_t ld)
+    void fc_add_bias_f64(double *y, const double *bias, int64_t rows, int64_t ncol, int64_t ld)
+
+
+cdef inline void im2col(const fc_geom *g, const floating *x, int64_t C,
+                        int64_t p0, int64_t p1, floating *col) noexcept nogil:
+    if floating is float:
+        fc_im2col_f32(g, x, C, p0, p1, col)
+    else:
+        fc_im2col_f64(g, x, C, p0, p1, col)
+
+
+cdef inline void col2im(const fc_geom *g, const floating *col, int64_t C,
+                        int64_t p0, int64_t p1, floating *x) noexcept nogil:
+    if floating is float:
+        fc_col2im_f32(g, col, C, p0, p1, x)
+    else:
+        fc_col2im_f64(g, col, C, p0, p1, x)
+
+
+cdef inline void add_bias(floating *y, const floating *bias, int64_t rows,
+                          int64_t ncol, int64_t ld) noexcept nogil:
+    if floating is float:
+        fc_add_bias_f32(y, bias, rows, ncol, ld)
+    else:
+        fc_add_bias_f64(y, bias, rows, ncol, ld)
+
+
+cdef struct Dims:
+    int64_t N, C, Cout, G, Cg, Cog, CK, P, S, tile
+    bint pointwise
+
+
+cdef fc_geom make_geom(plan) except *:
+    """fc_geom from a ``fastconv._engine.Plan``."""
+    cdef fc_geom g
+    cdef int j
+    memset(&g, 0, sizeof(g))
+    g.ndim = len(plan.kernel)
+    for j in range(g.ndim):
+        g.in_[j] = plan.in_spatial[j]
+        g.out[j] = plan.out_spatial[j]
+        g.k[j] = plan.kernel[j]
+        g.stride[j] = plan.stride[j]
+        g.dil[j] = plan.dilation[j]
+        g.pad[j] = plan.pad_lo[j]
+    fc_geom_finish(&g)
+    return g
+
+
+cdef Dims make_dims(plan, const fc_geom *g) except *:
+    cdef Dims d
+    d.N = plan.batch
+    d.C = plan.in_channels
+    d.Cout = plan.out_channels
+    d.G = plan.groups
+    d.Cg = d.C // d.G
+    d.Cog = d.Cout // d.G
+    d.CK = d.Cg * g.k_size
+    d.P = g.out_size
+    d.S = g.in_size
+    d.tile = plan.tile
+    d.pointwise = plan.pointwise
+    return d
+
+
+def forward(plan, const floating[::1] x, const floating[::1] w,
+            const floating[::1] bias, floating[::1] y, floating[::1] work):
+    """y[n, g] = W[g] @ im2col(x[n, g]), tiled over output positions."""
+    cdef fc_geom g = make_geom(plan)
+    cdef Dims d = make_dims(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef int64_t ntiles = (d.P + d.tile - 1) // d.tile
+    cdef int64_t items = d.N * d.G * ntiles
+    cdef int64_t wstride = d.CK * d.tile
+    cdef floating *work_ptr = &work[0] if work.shape[0] > 0 else NULL
+    cdef const floating *bias_ptr = &bias[0] if bias.shape[0] > 0 else NULL
+    cdef const floating *xp = &x[0]
+    cdef const floating *wp = &w[0]
+    cdef floating *yp = &y[0]
+    cdef int64_t it, n, gi, ti, p0, p1
+    cdef const floating *xg
+    cdef floating *yg
+    cdef floating *col
+    cdef unsigned int fpsaved
+    with nogil, parallel(num_threads=nthreads):
+        fpsaved = fc_fp_enter()
+        col = work_ptr + fc_thread_num() * wstride if work_ptr != NULL else NULL
+        for it in prange(items, schedule="dynamic"):
+            n = it // (d.G * ntiles)
+            gi = (it // ntiles) % d.G
+            ti = it % ntiles
+            p0 = ti * d.tile
+            p1 = p0 + d.tile if p0 + d.tile < d.P else d.P
+            xg = xp + (n * d.C + gi * d.Cg) * d.S
+            yg = yp + (n * d.Cout + gi * d.Cog) * d.P
+            if d.pointwise:
+                gemm(c'N', c'N', <int>(p1 - p0), <int>d.Cog, <int>d.Cg, 1,
+                     xg + p0, <int>d.P, wp + gi * d.Cog * d.Cg, <int>d.Cg, 0,
+                     yg + p0, <int>d.P)
+            else:
+                im2col(&g, xg, d.Cg, p0, p1, col)
+                gemm(c'N', c'N', <int>(p1 - p0), <int>d.Cog, <int>d.CK, 1,
+                     col, <int>(p1 - p0), wp + gi * d.Cog * d.CK, <int>d.CK, 0,
+                     yg + p0, <int>d.P)
+            if bias_ptr != NULL:
+                add_bias(yg + p0, bias_ptr + gi * d.Cog, d.Cog, p1 - p0, d.P)
+        fc_fp_exit(fpsaved)
+
+
+def grad_input(plan, const floating[::1] gy, const floating[::1] w,
+               floating[::1] gx, floating[::1] work):
+    """gx[n, g] = col2im(W[g]^T @ gy[n, g]); gx must arrive zeroed.
+
+    Race-free col2im: the outermost output axis is cut into row blocks tall
+    enough (``plan.rows``) that blocks two apart never touch the same input
+    row; even blocks run in parallel, then odd ones.  Every input element thus
+    receives its contributions in one fixed order.
+    """
+    cdef fc_geom g = make_geom(plan)
+    cdef Dims d = make_dims(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef int64_t wstride = d.CK * d.tile
+    cdef floating *work_ptr = &work[0] if work.shape[0] > 0 else NULL
+    cdef const floating *gyp = &gy[0]
+    cdef const floating *wp = &w[0]
+    cdef floating *gxp = &gx[0]
+    cdef int64_t ntiles = (d.P + d.tile - 1) // d.tile
+    cdef int64_t rows = plan.rows
+    cdef int64_t inner = d.P // g.out[0]
+    cdef int64_t nblocks = (g.out[0] + rows - 1) // rows
+    cdef int64_t it, n, gi, ti, p0, p1, q0, q1, blk, items
+    cdef int color
+    cdef const floating *gyg
+    cdef floating *gxg
+    cdef floating *col
+    cdef unsigned int fpsaved
+
+    if d.pointwise:
+        items = d.N * d.G * ntiles
+        with nogil, parallel(num_threads=nthreads):
+            fpsaved = fc_fp_enter()
+            for it in prange(items, schedule="dynamic"):
+                n = it // (d.G * ntiles)
+                gi = (it // ntiles) % d.G
+                ti = it % ntiles
+                p0 = ti * d.tile
+                p1 = p0 + d.tile if p0 + d.tile < d.P else d.P
+                gemm(c'N', c'T', <int>(p1 - p0), <int>d.Cg, <int>d.Cog, 1,
+                     gyp + (n * d.Cout + gi * d.Cog) * d.P + p0, <int>d.P,
+                     wp + gi * d.Cog * d.Cg, <int>d.Cg, 0,
+                     gxp + (n * d.C + gi * d.Cg) * d.S + p0, <int>d.P)
+            fc_fp_exit(fpsaved)
+        return
+
+    for color in range(2):
+        items = d.N * d.G * ((nblocks - color + 1) // 2)
+        if items <= 0:
+            continue
+        with nogil, parallel(num_threads=nthreads):
+            fpsaved = fc_fp_enter()
+            col = work_ptr + fc_thread_num() * wstride
+            for it in prange(items, schedule="dynamic"):
+                n = it // (d.G * ((nblocks - color + 1) // 2))
+                gi = (it // ((nblocks - color + 1) // 2)) % d.G
+                blk = 2 * (it % ((nblocks - color + 1) // 2)) + color
+                p0 = blk * rows * inner
+                p1 = (blk + 1) * rows * inner
+                if p1 > d.P:
+                    p1 = d.P
+                gyg = gyp + (n * d.Cout + gi * d.Cog) * d.P
+                gxg = gxp + (n * d.C + gi * d.Cg) * d.S
+                q0 = p0
+                while q0 < p1:
+                    q1 = q0 + d.tile if q0 + d.tile < p1 else p1
+                    gemm(c'N', c'T', <int>(q1 - q0), <int>d.CK, <int>d.Cog, 1,
+                         gyg + q0, <int>d.P, wp + gi * d.Cog * d.CK, <int>d.CK, 0,
+                         col, <int>(q1 - q0))
+                    col2im(&g, col, d.Cg, q0, q1, gxg)
+                    q0 = q1
+            fc_fp_exit(fpsaved)
+
+
+def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
+                floating[::1] gw, floating[::1] partial, floating[::1] work):
+    """gw[g] = sum_n gy[n, g] @ im2col(x[n, g])^T, reduced in a fixed order.
+
+    The (sample, tile) chunks are split into ``plan.buckets`` contiguous runs
+    (a number fixed by the shape, not by the thread count); each run sums
+    into its own slice of ``partial`` in chunk order, then the slices are
+    added in bucket order.  With one bucket ``partial`` is ``gw`` itself.
+    """
+    cdef fc_geom g = make_geom(plan)
+    cdef Dims d = make_dims(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef int64_t B = plan.buckets
+    cdef int64_t wsize = d.G * d.Cog * d.CK
+    cdef int64_t wstride = d.CK * d.tile
+    cdef floating *work_ptr = &work[0] if work.shape[0] > 0 else NULL
+    cdef const floating *xp = &x[0]
+    cdef const floating *gyp = &gy[0]
+    cdef floating *pp = &partial[0]
+    cdef floating *gwp = &gw[0]
+    cdef int64_t ntiles = (d.P + d.tile - 1) // d.tile
+    cdef int64_t nchunks = d.N * ntiles
+    cdef int64_t items = d.G * B
+    cdef int64_t it, gi, b, ch, c0, c1, n, ti, p0, p1, i, j, lo, hi
+    cdef floating beta
+    cdef floating *acc
+    cdef floating *col
+    cdef const floating *xg
+    cdef const floating *gyg
+    cdef unsigned int fpsaved
+    cdef int64_t red_block = 4096
+    cdef floating s
+
+    with nogil, parallel(num_threads=nthreads):
+        fpsaved = fc_fp_enter()
+        col = work_ptr + fc_thread_num() * wstride if work_ptr != NULL else NULL
+        for it in prange(items, schedule="dynamic"):
+            gi = it // B
+            b = it % B
+            c0 = b * nchunks // B
+            c1 = (b + 1) * nchunks // B
+            acc = pp + b * wsize + gi * d.Cog * d.CK
+            beta = 0
+            if c0 == c1:
+                memset(acc, 0, d.Cog * d.CK * sizeof(floating))
+            for ch in range(c0, c1):
+                n = ch // ntiles
+                ti = ch % ntiles
+                p0 = ti * d.tile
+                p1 = p0 + d.tile if p0 + d.tile < d.P else d.P
+                xg = xp + (n * d.C + gi * d.Cg) * d.S
+                gyg = gyp + (n * d.Cout + gi * d.Cog) * d.P
+                if d.pointwise:
+                    gemm(c'T', c'N', <int>d.Cg, <int>d.Cog, <int>(p1 - p0), 1,
+                         xg + p0, <int>d.P, gyg + p0, <int>d.P, beta, acc, <int>d.Cg)
+                else:
+                    im2col(&g, xg, d.Cg, p0, p1, col)
+                    gemm(c'T', c'N', <int>d.CK, <int>d.Cog, <int>(p1 - p0), 1,
+                         col, <int>(p1 - p0), gyg + p0, <int>d.P, beta, acc, <int>d.CK)
+                beta = 1
+        fc_fp_exit(fpsaved)
+
+    if B == 1:
+        return
+    with nogil:
+        for j in prange((wsize + red_block - 1) // red_block, num_threads=nthreads,
+                        schedule="static"):
+            lo = j * red_block
+            hi = lo + red_block if lo + red_block < wsize else wsize
+            for i in range(lo, hi):
+                s = pp[i]
+                for b in range(1, B):
+                    s = s + pp[b * wsize + i]
+                gwp[i] = s

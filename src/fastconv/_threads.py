@@ -1,0 +1,124 @@
+"""Thread control: the one place that turns ``workers`` into a thread count.
+
+The default follows OpenMP (``OMP_NUM_THREADS``, or a
+``threadpoolctl.threadpool_limits(..., user_api="openmp")`` in force), unless
+``set_num_threads`` / ``threads(n)`` chose a number for this library.
+
+Our kernels run BLAS *inside* OpenMP threads, so BLAS itself must stay
+single-threaded meanwhile: one level of parallelism, not two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+import threading
+
+from fastconv._ext import _runtime
+
+_state = threading.local()
+_global_threads = None
+
+
+def _check_count(n, name):
+    if isinstance(n, bool):
+        raise TypeError(f"{name} must be an int, got {n!r}")
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"{name} must be None, a positive int or -1, got {n!r}") from None
+    if n == -1:
+        return cpu_count()
+    if n < 1:
+        raise ValueError(f"{name} must be None, a positive int or -1, got {n}")
+    return n
+
+
+def cpu_count():
+    return max(1, _runtime.omp_num_procs())
+
+
+def get_num_threads():
+    """Threads a call with ``workers=None`` uses."""
+    n = getattr(_state, "threads", None)
+    if n is None:
+        n = _global_threads
+    if n is None:
+        n = _runtime.omp_max_threads()
+    return max(1, n)
+
+
+def set_num_threads(n):
+    """Set the library default (``None`` restores the OpenMP default)."""
+    global _global_threads
+    _global_threads = None if n is None else _check_count(n, "n")
+
+
+@contextlib.contextmanager
+def threads(n):
+    """``with fastconv.threads(n): ...`` -- the default for this thread, temporarily."""
+    previous = getattr(_state, "threads", None)
+    _state.threads = _check_count(n, "n")
+    try:
+        yield
+    finally:
+        _state.threads = previous
+
+
+def resolve_workers(workers):
+    """``workers`` argument -> a positive thread count."""
+    if workers is None:
+        return get_num_threads()
+    return _check_count(workers, "workers")
+
+
+# -- BLAS kept single-threaded while our OpenMP loops call it ---------------
+_blas_lock = threading.Lock()
+_blas_libs = None
+_blas_depth = 0
+_blas_saved = []
+
+
+def _blas_controllers():
+    global _blas_libs
+    if _blas_libs is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # without threadpoolctl, BLAS threads are left as they are
+            _blas_libs = []
+        else:
+            _blas_libs = [lib for lib in ThreadpoolController().lib_controllers
+                          if lib.user_api == "blas"]
+    return _blas_libs
+
+
+def blas_info():
+    return [dict(internal_api=lib.internal_api, version=lib.version, filepath=lib.filepath,
+                 num_threads=lib.num_threads) for lib in _blas_controllers()]
+
+
+@contextlib.contextmanager
+def blas_single_threaded():
+    """Limit every loaded BLAS to one thread for the duration (re-entrant).
+
+    Calls the libraries' own set/get functions (microseconds) rather than
+    ``threadpool_limits`` (hundreds of microseconds per call).
+    """
+    global _blas_depth, _blas_saved
+    libs = _blas_controllers()
+    with _blas_lock:
+        if _blas_depth == 0:
+            _blas_saved = [lib.get_num_threads() for lib in libs]
+            for lib, n in zip(libs, _blas_saved):
+                if n != 1:
+                    lib.set_num_threads(1)
+        _blas_depth += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_depth -= 1
+            if _blas_depth == 0:
+                for lib, n in zip(libs, _blas_saved):
+                    if n != 1:
+                        lib.set_num_threads(n)
