@@ -36,6 +36,48 @@ static inline unsigned int fc_fp_enter(void) { return 0; }
 static inline void fc_fp_exit(unsigned int saved) { (void)saved; }
 #endif
 
+/* Thread state of a kernel region: FP control word and BLAS thread counts.
+ *
+ * BLAS is called from inside our OpenMP threads and must then run on one
+ * thread.  OpenBLAS >= 0.3.27 (and MKL) have a thread-local setter; the
+ * Python layer registers the setters of every loaded BLAS that has one, and
+ * each worker sets 1 on entry and restores on exit: no global toggling,
+ * which costs milliseconds when OpenBLAS respawns its pool. */
+#define FC_MAX_BLAS 4
+typedef int (*fc_blas_threads_local_fn)(int);
+static fc_blas_threads_local_fn fc_blas_local[FC_MAX_BLAS];
+static int fc_n_blas_local = 0;
+
+typedef struct {
+    unsigned int fp;
+    int blas[FC_MAX_BLAS];
+} fc_tstate;
+
+static inline void fc_register_blas_local(int i, void *fn)
+{
+    if (i >= 0 && i < FC_MAX_BLAS) {
+        fc_blas_local[i] = (fc_blas_threads_local_fn)fn;
+        if (i >= fc_n_blas_local) fc_n_blas_local = i + 1;
+    }
+}
+
+/* Returned by value so that Cython makes it private to each thread. */
+static inline fc_tstate fc_thread_enter(void)
+{
+    fc_tstate st;
+    st.fp = fc_fp_enter();
+    for (int i = 0; i < fc_n_blas_local; ++i)
+        st.blas[i] = fc_blas_local[i] ? fc_blas_local[i](1) : 0;
+    return st;
+}
+
+static inline void fc_thread_exit(fc_tstate st)
+{
+    for (int i = 0; i < fc_n_blas_local; ++i)
+        if (fc_blas_local[i]) fc_blas_local[i](st.blas[i]);
+    fc_fp_exit(st.fp);
+}
+
 #ifndef FASTCONV_COMPILER
 #define FASTCONV_COMPILER "unknown"
 #endif

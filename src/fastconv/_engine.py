@@ -87,6 +87,17 @@ def make_plan(geom, batch, threads):
                 pointwise, tile, rows, buckets, threads)
 
 
+_registered = False
+
+
+def _register_blas():
+    """Hand the kernels the BLAS thread-local setters (once per process)."""
+    global _registered
+    if not _registered:
+        _conv.register_blas_threads_local(_threads.blas_local_setters())
+        _registered = True
+
+
 def _workspace(plan, dtype):
     if plan.pointwise:
         return np.empty(0, dtype)
@@ -101,6 +112,7 @@ def forward(plan, x, w, bias, y):
     """y = conv(x, w) + bias (tied bias or None), written into ``y``."""
     b = np.empty(0, y.dtype) if bias is None else bias
     work = _workspace(plan, y.dtype)
+    _register_blas()
     with _threads.blas_single_threaded():
         _conv.forward(plan, _flat(x), _flat(w), b, _flat(y), work)
     return y
@@ -109,6 +121,7 @@ def forward(plan, x, w, bias, y):
 def grad_input(plan, gy, w, gx):
     """gx = conv_grad_input(gy, w) on the engine's (padded) input; gx zeroed."""
     work = _workspace(plan, gx.dtype)
+    _register_blas()
     with _threads.blas_single_threaded():
         _conv.grad_input(plan, _flat(gy), _flat(w), _flat(gx), work)
     return gx
@@ -121,6 +134,7 @@ def grad_weight(plan, x, gy, gw):
         partial = _flat(gw)
     else:
         partial = np.empty(plan.buckets * gw.size, gw.dtype)
+    _register_blas()
     with _threads.blas_single_threaded():
         _conv.grad_weight(plan, _flat(x), _flat(gy), _flat(gw), partial, work)
     return gw

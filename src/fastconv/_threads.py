@@ -92,6 +92,46 @@ def _blas_controllers():
     return _blas_libs
 
 
+_LOCAL_SETTERS = ("openblas_set_num_threads_local", "mkl_set_num_threads_local")
+
+
+def _local_setter(lib):
+    """Address of the library's thread-local thread-count setter, or None."""
+    import ctypes
+
+    try:
+        handle = ctypes.CDLL(lib.filepath)
+    except OSError:
+        return None
+    for name in _LOCAL_SETTERS:
+        fn = getattr(handle, name, None)
+        if fn is not None:
+            return ctypes.cast(fn, ctypes.c_void_p).value
+    return None
+
+
+_setters = None
+
+
+def _blas_split():
+    """(addresses of thread-local setters, libraries that need global toggling)."""
+    global _setters
+    if _setters is None:
+        local, toggled = [], []
+        for lib in _blas_controllers():
+            address = _local_setter(lib)
+            if address is None:
+                toggled.append(lib)
+            else:
+                local.append(address)
+        _setters = (local, toggled)
+    return _setters
+
+
+def blas_local_setters():
+    return list(_blas_split()[0])
+
+
 def blas_info():
     return [dict(internal_api=lib.internal_api, version=lib.version, filepath=lib.filepath,
                  num_threads=lib.num_threads) for lib in _blas_controllers()]
@@ -99,13 +139,18 @@ def blas_info():
 
 @contextlib.contextmanager
 def blas_single_threaded():
-    """Limit every loaded BLAS to one thread for the duration (re-entrant).
+    """Limit to one thread, for the duration, every loaded BLAS that has no
+    thread-local setter (re-entrant).  Those that have one are set per worker
+    thread inside the kernels instead (see include/fastconv/runtime.h).
 
-    Calls the libraries' own set/get functions (microseconds) rather than
+    Calls the libraries' own set/get functions rather than
     ``threadpool_limits`` (hundreds of microseconds per call).
     """
     global _blas_depth, _blas_saved
-    libs = _blas_controllers()
+    libs = _blas_split()[1]
+    if not libs:
+        yield
+        return
     with _blas_lock:
         if _blas_depth == 0:
             _blas_saved = [lib.get_num_threads() for lib in libs]

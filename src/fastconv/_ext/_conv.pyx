@@ -15,7 +15,11 @@ from libc.stdint cimport int64_t
 from libc.string cimport memset
 
 from fastconv._ext._blas cimport floating, gemm
-from fastconv._ext._runtime cimport fc_fp_enter, fc_fp_exit, fc_thread_num
+from libc.stdint cimport uintptr_t
+
+from fastconv._ext._runtime cimport (
+    FC_MAX_BLAS, fc_register_blas_local, fc_thread_enter, fc_thread_exit, fc_thread_num, fc_tstate,
+)
 
 
 cdef extern from "fastconv/pack.h" nogil:
@@ -65,6 +69,14 @@ cdef inline void add_bias(floating *y, const floating *bias, int64_t rows,
         fc_add_bias_f32(y, bias, rows, ncol, ld)
     else:
         fc_add_bias_f64(y, bias, rows, ncol, ld)
+
+
+def register_blas_threads_local(addresses):
+    """Addresses of ``int f(int)`` setting a BLAS's thread count for the calling
+    thread (e.g. ``openblas_set_num_threads_local``); see runtime.h."""
+    cdef int i
+    for i, address in enumerate(list(addresses)[:FC_MAX_BLAS]):
+        fc_register_blas_local(i, <void *><uintptr_t>address)
 
 
 cdef struct Dims:
@@ -123,9 +135,9 @@ def forward(plan, const floating[::1] x, const floating[::1] w,
     cdef const floating *xg
     cdef floating *yg
     cdef floating *col
-    cdef unsigned int fpsaved
+    cdef fc_tstate tstate
     with nogil, parallel(num_threads=nthreads):
-        fpsaved = fc_fp_enter()
+        tstate = fc_thread_enter()
         col = work_ptr + fc_thread_num() * wstride if work_ptr != NULL else NULL
         for it in prange(items, schedule="dynamic"):
             n = it // (d.G * ntiles)
@@ -146,7 +158,7 @@ def forward(plan, const floating[::1] x, const floating[::1] w,
                      yg + p0, <int>d.P)
             if bias_ptr != NULL:
                 add_bias(yg + p0, bias_ptr + gi * d.Cog, d.Cog, p1 - p0, d.P)
-        fc_fp_exit(fpsaved)
+        fc_thread_exit(tstate)
 
 
 def grad_input(plan, const floating[::1] gy, const floating[::1] w,
@@ -175,12 +187,12 @@ def grad_input(plan, const floating[::1] gy, const floating[::1] w,
     cdef const floating *gyg
     cdef floating *gxg
     cdef floating *col
-    cdef unsigned int fpsaved
+    cdef fc_tstate tstate
 
     if d.pointwise:
         items = d.N * d.G * ntiles
         with nogil, parallel(num_threads=nthreads):
-            fpsaved = fc_fp_enter()
+            tstate = fc_thread_enter()
             for it in prange(items, schedule="dynamic"):
                 n = it // (d.G * ntiles)
                 gi = (it // ntiles) % d.G
@@ -191,7 +203,7 @@ def grad_input(plan, const floating[::1] gy, const floating[::1] w,
                      gyp + (n * d.Cout + gi * d.Cog) * d.P + p0, <int>d.P,
                      wp + gi * d.Cog * d.Cg, <int>d.Cg, 0,
                      gxp + (n * d.C + gi * d.Cg) * d.S + p0, <int>d.P)
-            fc_fp_exit(fpsaved)
+            fc_thread_exit(tstate)
         return
 
     for color in range(2):
@@ -199,7 +211,7 @@ def grad_input(plan, const floating[::1] gy, const floating[::1] w,
         if items <= 0:
             continue
         with nogil, parallel(num_threads=nthreads):
-            fpsaved = fc_fp_enter()
+            tstate = fc_thread_enter()
             col = work_ptr + fc_thread_num() * wstride
             for it in prange(items, schedule="dynamic"):
                 n = it // (d.G * ((nblocks - color + 1) // 2))
@@ -219,7 +231,7 @@ def grad_input(plan, const floating[::1] gy, const floating[::1] w,
                          col, <int>(q1 - q0))
                     col2im(&g, col, d.Cg, q0, q1, gxg)
                     q0 = q1
-            fc_fp_exit(fpsaved)
+            fc_thread_exit(tstate)
 
 
 def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
@@ -251,12 +263,12 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
     cdef floating *col
     cdef const floating *xg
     cdef const floating *gyg
-    cdef unsigned int fpsaved
+    cdef fc_tstate tstate
     cdef int64_t red_block = 4096
     cdef floating s
 
     with nogil, parallel(num_threads=nthreads):
-        fpsaved = fc_fp_enter()
+        tstate = fc_thread_enter()
         col = work_ptr + fc_thread_num() * wstride if work_ptr != NULL else NULL
         for it in prange(items, schedule="dynamic"):
             gi = it // B
@@ -282,7 +294,7 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
                     gemm(c'T', c'N', <int>d.CK, <int>d.Cog, <int>(p1 - p0), 1,
                          col, <int>(p1 - p0), gyg + p0, <int>d.P, beta, acc, <int>d.CK)
                 beta = 1
-        fc_fp_exit(fpsaved)
+        fc_thread_exit(tstate)
 
     if B == 1:
         return
