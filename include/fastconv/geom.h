@@ -12,6 +12,10 @@
 
 #define FC_MAXD 16
 
+/* Template helpers: FC_CAT(name, f32) -> name_f32. */
+#define FC_CAT_(a, b) a##_##b
+#define FC_CAT(a, b) FC_CAT_(a, b)
+
 typedef struct {
     int ndim;
     int64_t in[FC_MAXD];

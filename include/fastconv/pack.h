@@ -13,9 +13,6 @@
 
 #include "geom.h"
 
-#define FC_CAT_(a, b) a##_##b
-#define FC_CAT(a, b) FC_CAT_(a, b)
-
 #define FC_T float
 #define FC_SFX f32
 #include "pack_impl.h"

@@ -14,7 +14,7 @@ from math import prod
 import numpy as np
 
 from fastconv import _threads
-from fastconv._ext import _conv
+from fastconv._ext import _conv, _direct
 
 # The patch tile of one thread (C*K rows x tile columns) is sized to sit in
 # L2 next to the weights it multiplies.  Measured on the 2-core AVX-512
@@ -26,6 +26,11 @@ MIN_TILE = 64
 # gradient, and at most this many bytes of them.
 MAX_BUCKETS = 16
 BUCKET_BYTES = 128 * 1024 * 1024
+# Channel-wise layers (one input channel per group) with at most this many
+# outputs per group run the direct kernels: as a GEMM they have M <= 4.
+DIRECT_MAX_OUT_PER_GROUP = 4
+# Output elements in one block of rows of the direct kernels.
+DIRECT_BLOCK = 16384
 
 _INT_MAX = 2**31 - 1  # BLAS dimensions and leading dimensions are C ints
 
@@ -43,8 +48,9 @@ class Plan:
     dilation: tuple
     pad_lo: tuple          # implicit zero padding, low side
     pointwise: bool
+    direct: bool           # channel-wise: direct kernels instead of GEMM
     tile: int              # output positions per patch tile
-    rows: int              # grad_input: outer output rows per block
+    rows: int              # outermost-axis outputs per block (grad_input, direct)
     buckets: int           # grad_weight: partial sums
     threads: int
 
@@ -68,12 +74,19 @@ def make_plan(geom, batch, threads):
     else:
         tile = max(MIN_TILE, TILE_BYTES // (max(ck, 1) * itemsize))
     tile = max(1, min(tile, P))
-    # grad_input row blocks: blocks two apart must not share input rows:
+    cog = geom.out_channels // geom.groups
+    direct = cg == 1 and cog <= DIRECT_MAX_OUT_PER_GROUP and not pointwise
+    # Row blocks (grad_input): blocks two apart must not share input rows:
     # (rows + 1) * stride > dilation * (k - 1) on the outermost axis.
     halo = geom.dilation[0] * (geom.kernel[0] - 1)
-    inner = prod(geom.out_spatial[1:])
-    rows = max(halo // geom.stride[0] + 1, -(-tile // max(inner, 1)))
-    chunks = batch * (-(-P // tile) if P else 0)
+    inner = max(prod(geom.out_spatial[1:]), 1)
+    block = DIRECT_BLOCK if direct else tile
+    rows = max(halo // geom.stride[0] + 1, -(-block // inner))
+    if direct:
+        nblocks = 1 if geom.ndim == 1 else -(-geom.out_spatial[0] // rows)
+        chunks = batch * nblocks
+    else:
+        chunks = batch * (-(-P // tile) if P else 0)
     wbytes = max(1, geom.out_channels * ck * itemsize)
     buckets = max(1, min(chunks, MAX_BUCKETS, BUCKET_BYTES // wbytes))
     for dim in (P, prod(in_spatial), ck, geom.out_channels):
@@ -84,7 +97,7 @@ def make_plan(geom, batch, threads):
             )
     return Plan(batch, geom.in_channels, geom.out_channels, geom.groups, in_spatial,
                 geom.out_spatial, geom.kernel, geom.stride, geom.dilation, pad_lo,
-                pointwise, tile, rows, buckets, threads)
+                pointwise, direct, tile, rows, buckets, threads)
 
 
 _registered = False
@@ -99,7 +112,7 @@ def _register_blas():
 
 
 def _workspace(plan, dtype):
-    if plan.pointwise:
+    if plan.pointwise or plan.direct:
         return np.empty(0, dtype)
     return np.empty(plan.threads * plan.patch_rows * plan.tile, dtype)
 
@@ -111,6 +124,9 @@ def _flat(a):
 def forward(plan, x, w, bias, y):
     """y = conv(x, w) + bias (tied bias or None), written into ``y``."""
     b = np.empty(0, y.dtype) if bias is None else bias
+    if plan.direct:
+        _direct.forward(plan, _flat(x), _flat(w), b, _flat(y))
+        return y
     work = _workspace(plan, y.dtype)
     _register_blas()
     with _threads.blas_single_threaded():
@@ -120,6 +136,9 @@ def forward(plan, x, w, bias, y):
 
 def grad_input(plan, gy, w, gx):
     """gx = conv_grad_input(gy, w) on the engine's (padded) input; gx zeroed."""
+    if plan.direct:
+        _direct.grad_input(plan, _flat(gy), _flat(w), _flat(gx))
+        return gx
     work = _workspace(plan, gx.dtype)
     _register_blas()
     with _threads.blas_single_threaded():
@@ -129,11 +148,14 @@ def grad_input(plan, gy, w, gx):
 
 def grad_weight(plan, x, gy, gw):
     """gw = conv_grad_weight(x, gy), bitwise independent of the thread count."""
-    work = _workspace(plan, gw.dtype)
     if plan.buckets == 1:
         partial = _flat(gw)
     else:
         partial = np.empty(plan.buckets * gw.size, gw.dtype)
+    if plan.direct:
+        _direct.grad_weight(plan, _flat(x), _flat(gy), _flat(gw), partial)
+        return gw
+    work = _workspace(plan, gw.dtype)
     _register_blas()
     with _threads.blas_single_threaded():
         _conv.grad_weight(plan, _flat(x), _flat(gy), _flat(gw), partial, work)

@@ -15,6 +15,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memset
 
 from fastconv._ext._blas cimport floating, gemm
+from fastconv._ext._plan cimport Dims, fc_geom, make_dims, make_geom
 from libc.stdint cimport uintptr_t
 
 from fastconv._ext._runtime cimport (
@@ -23,18 +24,6 @@ from fastconv._ext._runtime cimport (
 
 
 cdef extern from "fastconv/pack.h" nogil:
-    ctypedef struct fc_geom:
-        int ndim
-        int64_t in_ "in"[16]
-        int64_t out[16]
-        int64_t k[16]
-        int64_t stride[16]
-        int64_t dil[16]
-        int64_t pad[16]
-        int64_t in_size
-        int64_t out_size
-        int64_t k_size
-    void fc_geom_finish(fc_geom *g)
     void fc_im2col_f32(const fc_geom *g, const float *x, int64_t C,
                        int64_t p0, int64_t p1, float *col)
     void fc_im2col_f64(const fc_geom *g, const double *x, int64_t C,
@@ -77,44 +66,6 @@ def register_blas_threads_local(addresses):
     cdef int i
     for i, address in enumerate(list(addresses)[:FC_MAX_BLAS]):
         fc_register_blas_local(i, <void *><uintptr_t>address)
-
-
-cdef struct Dims:
-    int64_t N, C, Cout, G, Cg, Cog, CK, P, S, tile
-    bint pointwise
-
-
-cdef fc_geom make_geom(plan) except *:
-    """fc_geom from a ``fastconv._engine.Plan``."""
-    cdef fc_geom g
-    cdef int j
-    memset(&g, 0, sizeof(g))
-    g.ndim = len(plan.kernel)
-    for j in range(g.ndim):
-        g.in_[j] = plan.in_spatial[j]
-        g.out[j] = plan.out_spatial[j]
-        g.k[j] = plan.kernel[j]
-        g.stride[j] = plan.stride[j]
-        g.dil[j] = plan.dilation[j]
-        g.pad[j] = plan.pad_lo[j]
-    fc_geom_finish(&g)
-    return g
-
-
-cdef Dims make_dims(plan, const fc_geom *g) except *:
-    cdef Dims d
-    d.N = plan.batch
-    d.C = plan.in_channels
-    d.Cout = plan.out_channels
-    d.G = plan.groups
-    d.Cg = d.C // d.G
-    d.Cog = d.Cout // d.G
-    d.CK = d.Cg * g.k_size
-    d.P = g.out_size
-    d.S = g.in_size
-    d.tile = plan.tile
-    d.pointwise = plan.pointwise
-    return d
 
 
 def forward(plan, const floating[::1] x, const floating[::1] w,
