@@ -2,61 +2,24 @@
 
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 
-/* y[r, o] += w * x[o*s + off] for o in [lo, hi). */
-FC_ISA_CLONES
-static void FC_FN(fc_row_axpy)(FC_T *y, const FC_T *x, FC_T w, int64_t s, int64_t lo, int64_t hi)
-{
-    if (s == 1) {
-        for (int64_t o = lo; o < hi; ++o) y[o] += w * x[o];
-    } else {
-        for (int64_t o = lo; o < hi; ++o) y[o] += w * x[o * s];
-    }
-}
+/* Lanes of the partial sums in fc_direct_grad_weight: enough for one
+ * AVX-512 register of float; the reduction order is fixed by the shape. */
+#define FC_DOT_LANES 16
 
-/* x[o*s] += w * y[o] for o in [lo, hi): the transpose of fc_row_axpy. */
-FC_ISA_CLONES
-static void FC_FN(fc_row_axpy_t)(FC_T *x, const FC_T *y, FC_T w, int64_t s, int64_t lo, int64_t hi)
-{
-    if (s == 1) {
-        for (int64_t o = lo; o < hi; ++o) x[o] += w * y[o];
-    } else {
-        for (int64_t o = lo; o < hi; ++o) x[o * s] += w * y[o];
-    }
-}
-
-/* sum_o y[o] * x[o*s] for o in [lo, hi), in a fixed order. */
-FC_ISA_CLONES
-static FC_T FC_FN(fc_row_dot)(const FC_T *y, const FC_T *x, int64_t s, int64_t lo, int64_t hi)
-{
-    FC_T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t o = lo;
-    if (s == 1) {
-        for (; o + 8 <= hi; o += 8)
-            for (int j = 0; j < 8; ++j) acc[j] += y[o + j] * x[o + j];
-    }
-    for (; o < hi; ++o) acc[0] += y[o] * x[o * s];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
-/* Visit output rows [r0, r1) of one plane; for each row and tap call BODY
- * with yrow, the input row `src` (already offset so that src[o*s] is the
- * element read by output o), the tap index t and the valid range [lo, hi). */
-#define FC_FOR_ROW_TAPS(g, r0, r1, BODY)                                        \
+/* For the rows [r0, r1) of a plane that tap `koff` reads inside the input,
+ * run BODY with yoff = the row's first output and roff = the input element
+ * read by output 0 of the row (output o reads roff + o*stride). */
+#define FC_FOR_VALID_ROWS(g, koff, r0, r1, BODY)                                \
     do {                                                                        \
         const int L_ = (g)->ndim - 1;                                           \
         const int64_t W_ = (g)->out[L_];                                        \
-        int64_t oi_[FC_MAXD], koff_[FC_MAXD];                                   \
+        int64_t oi_[FC_MAXD];                                                   \
         fc_unravel((r0), L_, (g)->out, oi_);                                    \
-        for (int64_t r = (r0); r < (r1); ++r) {                                 \
-            for (int64_t t = 0; t < (g)->k_size; ++t) {                         \
-                fc_koff((g), t, koff_);                                         \
-                int64_t base_ = fc_row_base((g), oi_, koff_);                   \
-                if (base_ < 0) continue;                                        \
-                int64_t lo, hi;                                                 \
-                fc_valid_range(0, W_, (g)->stride[L_], koff_[L_], (g)->in[L_], &lo, &hi); \
-                if (hi <= lo) continue;                                         \
-                const int64_t roff = base_ * (g)->in[L_] + koff_[L_];           \
-                const int64_t yoff = r * W_;                                    \
+        for (int64_t r_ = (r0); r_ < (r1); ++r_) {                              \
+            const int64_t base_ = fc_row_base((g), oi_, (koff));                \
+            if (base_ >= 0) {                                                   \
+                const int64_t yoff = r_ * W_;                                   \
+                const int64_t roff = base_ * (g)->in[L_] + (koff)[L_];          \
                 BODY                                                            \
             }                                                                   \
             for (int j_ = L_ - 1; j_ >= 0; --j_) {                              \
@@ -66,33 +29,87 @@ static FC_T FC_FN(fc_row_dot)(const FC_T *y, const FC_T *x, int64_t s, int64_t l
         }                                                                       \
     } while (0)
 
-/* Rows [r0, r1) of one output plane: y = bias + sum_t w[t] * x shifted (x: one input plane). */
+/* Tap t of the kernel: its offsets and the outputs [lo, hi) of a row that
+ * read inside the input along the last axis.  Returns 0 if there are none. */
+static inline int FC_FN(fc_tap)(const fc_geom *g, int64_t t, int64_t *koff, int64_t *lo,
+                                int64_t *hi)
+{
+    const int L = g->ndim - 1;
+    fc_koff(g, t, koff);
+    fc_valid_range(0, g->out[L], g->stride[L], koff[L], g->in[L], lo, hi);
+    return *hi > *lo;
+}
+
+/* Rows [r0, r1) of one output plane: y = bias + sum_t w[t] * (x through tap t). */
+FC_ISA_CLONES
 static void FC_FN(fc_direct_fwd)(const fc_geom *g, const FC_T *x, const FC_T *w, FC_T bias,
                                  int64_t r0, int64_t r1, FC_T *y)
 {
     const int64_t W = g->out[g->ndim - 1];
+    const int64_t s = g->stride[g->ndim - 1];
+    int64_t koff[FC_MAXD], lo, hi;
     for (int64_t i = r0 * W; i < r1 * W; ++i) y[i] = bias;
-    FC_FOR_ROW_TAPS(g, r0, r1, {
-        FC_FN(fc_row_axpy)(y + yoff, x + roff, w[t], g->stride[L_], lo, hi);
-    });
+    for (int64_t t = 0; t < g->k_size; ++t) {
+        if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
+        const FC_T wt = w[t];
+        FC_FOR_VALID_ROWS(g, koff, r0, r1, {
+            FC_T *restrict yr = y + yoff;
+            const FC_T *restrict xr = x + roff;
+            if (s == 1) {
+                for (int64_t o = lo; o < hi; ++o) yr[o] += wt * xr[o];
+            } else {
+                for (int64_t o = lo; o < hi; ++o) yr[o] += wt * xr[o * s];
+            }
+        });
+    }
 }
 
-/* One input plane: x += sum_t w[t] * (rows [r0, r1) of y scattered back through tap t). */
+/* One input plane: x += sum_t w[t] * (rows [r0, r1) of y sent back through tap t). */
+FC_ISA_CLONES
 static void FC_FN(fc_direct_grad_input)(const fc_geom *g, const FC_T *y, const FC_T *w,
                                         int64_t r0, int64_t r1, FC_T *x)
 {
-    FC_FOR_ROW_TAPS(g, r0, r1, {
-        FC_FN(fc_row_axpy_t)(x + roff, y + yoff, w[t], g->stride[L_], lo, hi);
-    });
+    const int64_t s = g->stride[g->ndim - 1];
+    int64_t koff[FC_MAXD], lo, hi;
+    for (int64_t t = 0; t < g->k_size; ++t) {
+        if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
+        const FC_T wt = w[t];
+        FC_FOR_VALID_ROWS(g, koff, r0, r1, {
+            const FC_T *restrict yr = y + yoff;
+            FC_T *restrict xr = x + roff;
+            if (s == 1) {
+                for (int64_t o = lo; o < hi; ++o) xr[o] += wt * yr[o];
+            } else {
+                for (int64_t o = lo; o < hi; ++o) xr[o * s] += wt * yr[o];
+            }
+        });
+    }
 }
 
-/* acc[t] += sum over output rows [r0, r1) of y . (x through tap t). */
+/* acc[t] += sum over rows [r0, r1) of y . (x through tap t). */
+FC_ISA_CLONES
 static void FC_FN(fc_direct_grad_weight)(const fc_geom *g, const FC_T *x, const FC_T *y,
                                          int64_t r0, int64_t r1, FC_T *acc)
 {
-    FC_FOR_ROW_TAPS(g, r0, r1, {
-        acc[t] += FC_FN(fc_row_dot)(y + yoff, x + roff, g->stride[L_], lo, hi);
-    });
+    const int64_t s = g->stride[g->ndim - 1];
+    int64_t koff[FC_MAXD], lo, hi;
+    for (int64_t t = 0; t < g->k_size; ++t) {
+        if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
+        FC_T part[FC_DOT_LANES] = {0};
+        FC_FOR_VALID_ROWS(g, koff, r0, r1, {
+            const FC_T *restrict yr = y + yoff;
+            const FC_T *restrict xr = x + roff;
+            int64_t o = lo;
+            if (s == 1) {
+                for (; o + FC_DOT_LANES <= hi; o += FC_DOT_LANES)
+                    for (int j = 0; j < FC_DOT_LANES; ++j) part[j] += yr[o + j] * xr[o + j];
+            }
+            for (; o < hi; ++o) part[(o - lo) % FC_DOT_LANES] += yr[o] * xr[o * s];
+        });
+        FC_T sum = 0;
+        for (int j = 0; j < FC_DOT_LANES; ++j) sum += part[j];
+        acc[t] += sum;
+    }
 }
 
 #undef FC_FN

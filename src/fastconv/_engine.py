@@ -29,8 +29,9 @@ BUCKET_BYTES = 128 * 1024 * 1024
 # Channel-wise layers (one input channel per group) with at most this many
 # outputs per group run the direct kernels: as a GEMM they have M <= 4.
 DIRECT_MAX_OUT_PER_GROUP = 4
-# Output elements in one block of rows of the direct kernels.
-DIRECT_BLOCK = 16384
+# Output elements in one block of rows of the direct kernels: the block (16 KiB
+# of float32) stays in L1 while every kernel tap passes over it.
+DIRECT_BLOCK = 4096
 
 _INT_MAX = 2**31 - 1  # BLAS dimensions and leading dimensions are C ints
 
