@@ -8,6 +8,7 @@ Environment switches:
   FASTCONV_NO_OPENMP=1   build serially even if the compiler supports OpenMP
   FASTCONV_NATIVE=1      add -march=native (local builds only, never shipped)
   FASTCONV_DEBUG=1       -O0 -g and C asserts on
+  FASTCONV_ONLY=a,b      development: build only the extensions _ext/a.pyx, _ext/b.pyx
 """
 
 import glob
@@ -114,8 +115,11 @@ class BuildExt(build_ext):
 
 def extensions():
     exts = []
+    only = {n.strip() for n in os.environ.get("FASTCONV_ONLY", "").split(",") if n.strip()}
     for pyx in sorted(glob.glob(os.path.join("src", "fastconv", "_ext", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
+        if only and name not in only:
+            continue
         exts.append(
             Extension(
                 "fastconv._ext." + name,
