@@ -48,10 +48,19 @@ def normalize_tuple(value, ndim, name, *, minimum=None):
     return tuple(items)
 
 
-def conv_out_size(size, k, stride, dilation, lo, hi):
-    """Output length of a correlation; 0 when the kernel does not fit."""
+def conv_out_size(size, k, stride, dilation, lo, hi, ceil_mode=False):
+    """Output length of a correlation; 0 when the kernel does not fit.
+
+    ``ceil_mode`` (pooling) rounds the window count up, as torch does, but
+    drops a last window that would start past the input and its low padding.
+    """
     span = size + lo + hi - dilation * (k - 1)
-    return 0 if span <= 0 else (span - 1) // stride + 1
+    if span <= 0:
+        return 0
+    if not ceil_mode:
+        return (span - 1) // stride + 1
+    out = -(-(span - 1) // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + lo else out
 
 
 def same_padding(size, k, stride, dilation):
@@ -130,10 +139,11 @@ class ConvGeometry:
     out_channels: int
     groups: int
     padding_mode: str = "zeros"
+    ceil_mode: bool = False
 
     @classmethod
     def create(cls, in_spatial, kernel, *, in_channels, out_channels, stride=1,
-               padding=0, dilation=1, groups=1, padding_mode="zeros"):
+               padding=0, dilation=1, groups=1, padding_mode="zeros", ceil_mode=False):
         in_spatial = tuple(int(n) for n in in_spatial)
         kernel = tuple(int(k) for k in kernel)
         ndim = len(kernel)
@@ -161,11 +171,11 @@ class ConvGeometry:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
         pad = normalize_padding(padding, in_spatial, kernel, stride, dilation)
         out_spatial = tuple(
-            conv_out_size(n, k, s, d, lo, hi)
+            conv_out_size(n, k, s, d, lo, hi, bool(ceil_mode))
             for n, k, s, d, (lo, hi) in zip(in_spatial, kernel, stride, dilation, pad)
         )
         return cls(in_spatial, kernel, stride, dilation, pad, out_spatial,
-                   in_channels, out_channels, groups, padding_mode)
+                   in_channels, out_channels, groups, padding_mode, bool(ceil_mode))
 
     # -- derived sizes -------------------------------------------------------
     @property

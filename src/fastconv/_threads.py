@@ -66,10 +66,13 @@ def threads(n):
 
 
 def resolve_workers(workers):
-    """``workers`` argument -> a positive thread count."""
-    if workers is None:
-        return get_num_threads()
-    return _check_count(workers, "workers")
+    """``workers`` argument -> the thread count a kernel runs with.
+
+    Capped at the CPU count: more threads never speed these kernels up, and
+    asking the OpenMP runtime for millions of threads aborts the process.
+    """
+    n = get_num_threads() if workers is None else _check_count(workers, "workers")
+    return min(n, cpu_count())
 
 
 # -- BLAS kept single-threaded while our OpenMP loops call it ---------------

@@ -42,10 +42,16 @@ def _as_real_array(a, name):
 
 
 def _dtypes(*arrays):
-    """(compute dtype, result dtype) = result_type(*arrays, float32), native."""
-    result = np.result_type(*(a.dtype for a in arrays), np.float32)
-    if result == np.float16:
+    """(compute dtype, result dtype), native byte order.
+
+    All-integer/bool input -> float64; otherwise result_type(*arrays, float32)
+    (float16 is computed in float32 and returned as float16).
+    """
+    if all(a.dtype.kind in "biu" for a in arrays):
+        return np.dtype(np.float64), np.dtype(np.float64)
+    if np.result_type(*(a.dtype for a in arrays)) == np.float16:
         return np.dtype(np.float32), np.dtype(np.float16)
+    result = np.result_type(*(a.dtype for a in arrays), np.float32)
     if result in (np.float32, np.float64):
         return np.dtype(result).newbyteorder("="), np.dtype(result).newbyteorder("=")
     # extended precision: computed in float64, returned as asked
@@ -405,31 +411,46 @@ def conv_vjp(x, w, bias=None, **kwargs):
     return y, vjp
 
 
-def _transpose_geometry(x_spatial, kernel, stride, padding, output_padding, dilation,
-                        output_size):
-    """Spatial size of the forward conv input that ``conv_transpose`` produces."""
+def _transpose_size(x_spatial, kernel, stride, padding, output_padding, dilation,
+                    output_size, channels_last, n, c_out):
+    """Spatial size of the output of ``conv_transpose`` (= the forward conv's input)."""
     d = len(kernel)
     stride = normalize_tuple(stride, d, "stride", minimum=1)
     dilation = normalize_tuple(dilation, d, "dilation", minimum=1)
-    if output_size is not None:
-        size = _as_shape(output_size, "output_size")
-        if len(size) in (d + 1, d + 2):
-            size = size[-d:]
-        if len(size) != d:
-            raise ValueError(f"output_size must have {d} spatial sizes (or the full shape), "
-                             f"got {output_size!r}")
-        return size
-    op = normalize_tuple(output_padding, d, "output_padding", minimum=0)
-    for o, s, dl in zip(op, stride, dilation):
-        if o >= max(s, dl):
-            raise ValueError(f"output_padding must be smaller than stride or dilation, "
-                             f"got output_padding={output_padding!r}, stride={stride}, "
-                             f"dilation={dilation}")
-    if isinstance(padding, str) and padding == "same":
-        return tuple(n * s + o for n, s, o in zip(x_spatial, stride, op))
-    pads = normalize_padding(padding, x_spatial, kernel, stride, dilation)
-    return tuple((n - 1) * s - lo - hi + dl * (k - 1) + o + 1
-                 for n, k, s, dl, (lo, hi), o in zip(x_spatial, kernel, stride, dilation, pads, op))
+    same = isinstance(padding, str) and padding == "same"
+    if same:
+        smallest = tuple(n_ * s for n_, s in zip(x_spatial, stride))
+    else:
+        pads = normalize_padding(padding, x_spatial, kernel, stride, dilation)
+        smallest = tuple((n_ - 1) * s - lo - hi + dl * (k - 1) + 1 for n_, k, s, dl, (lo, hi)
+                         in zip(x_spatial, kernel, stride, dilation, pads))
+    if output_size is None:
+        op = normalize_tuple(output_padding, d, "output_padding", minimum=0)
+        for o, s, dl in zip(op, stride, dilation):
+            if o >= max(s, dl):
+                raise ValueError(f"output_padding must be smaller than stride or dilation, "
+                                 f"got output_padding={output_padding!r}, stride={stride}, "
+                                 f"dilation={dilation}")
+        return tuple(m + o for m, o in zip(smallest, op))
+    size = _as_shape(output_size, "output_size")
+    if len(size) in (d + 1, d + 2):  # the full shape, in the chosen layout
+        lead = (n, c_out) if len(size) == d + 2 else (c_out,)
+        given = ((size[0], size[-1]) if len(size) == d + 2 else (size[-1],)) if channels_last \
+            else size[:len(size) - d]
+        if tuple(given) != lead[-len(given):]:
+            raise ValueError(f"output_size {tuple(output_size)} does not match the batch and "
+                             f"channels of the result {lead}")
+        size = size[-d - 1:-1] if channels_last else size[-d:]
+    if len(size) != d:
+        raise ValueError(f"output_size must have {d} spatial sizes (or the full shape), "
+                         f"got {output_size!r}")
+    for sz, m, s, dl in zip(size, smallest, stride, dilation):
+        if not m <= sz < m + max(s, dl):
+            raise ValueError(
+                f"output_size {tuple(size)} is not reachable: each size must lie in "
+                f"[{list(smallest)}, {[m_ + max(s_, d_) - 1 for m_, s_, d_ in zip(smallest, stride, dilation)]}]"
+            )
+    return size
 
 
 def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1,
@@ -460,15 +481,18 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
         raise ValueError(f"groups must be a positive int dividing w.shape[0]={w.shape[0]}, "
                          f"got {groups!r}")
     c_out = w.shape[1] * g
-    size = _transpose_geometry(x_spatial, w.shape[2:], stride, padding, output_padding,
-                               dilation, output_size)
+    size = _transpose_size(x_spatial, w.shape[2:], stride, padding, output_padding,
+                           dilation, output_size, channels_last, n, c_out)
     if any(s < 0 for s in size):
         raise ValueError(f"the transposed convolution has a negative output size {size}")
     geom = ConvGeometry.create(size, w.shape[2:], in_channels=c_out, out_channels=w.shape[0],
                                stride=stride, padding=padding, dilation=dilation, groups=g)
-    if geom.out_spatial != tuple(x_spatial):
-        raise ValueError(f"output_size {size} is not a valid size: its convolution gives "
-                         f"{geom.out_spatial}, not the input size {tuple(x_spatial)}")
+    # With output_padding >= stride (dilation > stride) the conv of `size` has
+    # more outputs than x has positions: those see a zero gradient, as in torch.
+    extra = [o - s for o, s in zip(geom.out_spatial, x_spatial)]
+    if any(e < 0 for e in extra):
+        raise ValueError(f"output size {size} is too small for an input of size "
+                         f"{tuple(x_spatial)}")
     input_shape = _shape_in_layout((n, c_out) + size, channels_last, batched)
     compute, result = _dtypes(x, w)
     bias_arr = None
@@ -480,6 +504,8 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     _check_out(out, input_shape, result)
     threads = resolve_workers(workers)
     gy_cf = _channels_first(xb, channels_last)
+    if any(extra):
+        gy_cf = np.pad(np.asarray(gy_cf, compute), [(0, 0), (0, 0)] + [(0, e) for e in extra])
     res = _grad_input(geom, gy_cf, w, n, compute, threads)
     if bias_arr is not None:
         b = bias_arr.astype(compute, copy=False)

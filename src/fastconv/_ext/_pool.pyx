@@ -1,0 +1,188 @@
+# cython: freethreading_compatible = True
+"""OpenMP drivers of the pooling kernels (include/fastconv/pool.h).
+
+Arrays are flat, C-contiguous planes in the compute dtype: ``planes`` images
+of the plan's geometry (channels-first: one per (sample, channel); the Python
+layer maps channels-last data to one plane per sample with the channels as a
+last axis of kernel 1).  Each plane is cut into blocks of ``plan.block_rows``
+output rows (all axes but the last); the partition depends on the shape only,
+so results are bitwise the same whatever the thread count.  The gradients run
+even blocks, then odd ones: blocks two apart never touch the same input row.
+
+The caller's floating-point state is left alone: pooling does no multiply
+that denormals would slow down, and flushing them would change max and its
+arg-max.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t
+
+from fastconv._ext._blas cimport floating
+from fastconv._ext._plan cimport fc_geom, make_geom
+from fastconv._ext._runtime cimport fc_thread_num
+
+
+cdef extern from "fastconv/pool.h" nogil:
+    void fc_max_pool_rows_f32(const fc_geom *g, const float *x, int64_t r0, int64_t r1,
+                              float *y, int64_t *idx)
+    void fc_max_pool_rows_f64(const fc_geom *g, const double *x, int64_t r0, int64_t r1,
+                              double *y, int64_t *idx)
+    void fc_avg_pool_rows_f32(const fc_geom *g, const float *x, const float *counts,
+                              int64_t r0, int64_t r1, float *y)
+    void fc_avg_pool_rows_f64(const fc_geom *g, const double *x, const double *counts,
+                              int64_t r0, int64_t r1, double *y)
+    void fc_max_pool_grad_rows_f32(const fc_geom *g, const float *x, const float *gy,
+                                   int64_t r0, int64_t r1, float *ybuf, int64_t *ibuf,
+                                   float *gx)
+    void fc_max_pool_grad_rows_f64(const fc_geom *g, const double *x, const double *gy,
+                                   int64_t r0, int64_t r1, double *ybuf, int64_t *ibuf,
+                                   double *gx)
+    void fc_avg_pool_grad_rows_f32(const fc_geom *g, const float *gy, const float *counts,
+                                   int64_t r0, int64_t r1, float *scaled, float *gx)
+    void fc_avg_pool_grad_rows_f64(const fc_geom *g, const double *gy, const double *counts,
+                                   int64_t r0, int64_t r1, double *scaled, double *gx)
+
+
+cdef inline void max_rows(const fc_geom *g, const floating *x, int64_t r0, int64_t r1,
+                          floating *y, int64_t *idx) noexcept nogil:
+    if floating is float:
+        fc_max_pool_rows_f32(g, x, r0, r1, y, idx)
+    else:
+        fc_max_pool_rows_f64(g, x, r0, r1, y, idx)
+
+
+cdef inline void avg_rows(const fc_geom *g, const floating *x, const floating *counts,
+                          int64_t r0, int64_t r1, floating *y) noexcept nogil:
+    if floating is float:
+        fc_avg_pool_rows_f32(g, x, counts, r0, r1, y)
+    else:
+        fc_avg_pool_rows_f64(g, x, counts, r0, r1, y)
+
+
+cdef inline void max_grad_rows(const fc_geom *g, const floating *x, const floating *gy,
+                               int64_t r0, int64_t r1, floating *ybuf, int64_t *ibuf,
+                               floating *gx) noexcept nogil:
+    if floating is float:
+        fc_max_pool_grad_rows_f32(g, x, gy, r0, r1, ybuf, ibuf, gx)
+    else:
+        fc_max_pool_grad_rows_f64(g, x, gy, r0, r1, ybuf, ibuf, gx)
+
+
+cdef inline void avg_grad_rows(const fc_geom *g, const floating *gy, const floating *counts,
+                               int64_t r0, int64_t r1, floating *scaled,
+                               floating *gx) noexcept nogil:
+    if floating is float:
+        fc_avg_pool_grad_rows_f32(g, gy, counts, r0, r1, scaled, gx)
+    else:
+        fc_avg_pool_grad_rows_f64(g, gy, counts, r0, r1, scaled, gx)
+
+
+cdef struct Blocks:
+    int64_t planes, rows, per_block, count, S, P, W
+
+
+cdef Blocks make_blocks(plan, const fc_geom *g) except *:
+    cdef Blocks b
+    b.planes = plan.planes
+    b.W = g.out[g.ndim - 1]
+    b.rows = g.out_size // b.W if b.W else 0
+    b.per_block = plan.block_rows
+    b.count = (b.rows + b.per_block - 1) // b.per_block
+    b.S = g.in_size
+    b.P = g.out_size
+    return b
+
+
+def max_pool(plan, const floating[::1] x, floating[::1] y, int64_t[::1] idx):
+    """y = max over every window; idx (empty: not wanted) = flat plane index of it."""
+    cdef fc_geom g = make_geom(plan)
+    cdef Blocks bl = make_blocks(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef const floating *xp = &x[0]
+    cdef floating *yp = &y[0]
+    cdef int64_t *ip = &idx[0] if idx.shape[0] > 0 else NULL
+    cdef int64_t it, plane, r0, r1
+    with nogil:
+        for it in prange(bl.planes * bl.count, num_threads=nthreads, schedule="dynamic"):
+            plane = it // bl.count
+            r0 = (it % bl.count) * bl.per_block
+            r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
+            max_rows(&g, xp + plane * bl.S, r0, r1, yp + plane * bl.P + r0 * bl.W,
+                     ip + plane * bl.P + r0 * bl.W if ip != NULL else NULL)
+
+
+def avg_pool(plan, const floating[::1] x, const floating[::1] counts, floating[::1] y):
+    """y = window sums / window sizes (``counts``, per axis, see pool.h)."""
+    cdef fc_geom g = make_geom(plan)
+    cdef Blocks bl = make_blocks(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef const floating *xp = &x[0]
+    cdef const floating *cp = &counts[0]
+    cdef floating *yp = &y[0]
+    cdef int64_t it, plane, r0, r1
+    with nogil:
+        for it in prange(bl.planes * bl.count, num_threads=nthreads, schedule="dynamic"):
+            plane = it // bl.count
+            r0 = (it % bl.count) * bl.per_block
+            r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
+            avg_rows(&g, xp + plane * bl.S, cp, r0, r1, yp + plane * bl.P + r0 * bl.W)
+
+
+def max_pool_grad(plan, const floating[::1] x, const floating[::1] gy, floating[::1] gx,
+                  floating[::1] ybuf, int64_t[::1] ibuf):
+    """gx += gy routed to the arg-maxes; gx must arrive zeroed.  ybuf and ibuf
+    hold ``block_rows * W`` elements per thread."""
+    cdef fc_geom g = make_geom(plan)
+    cdef Blocks bl = make_blocks(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef int64_t scratch = bl.per_block * bl.W
+    cdef const floating *xp = &x[0]
+    cdef const floating *gyp = &gy[0]
+    cdef floating *gxp = &gx[0]
+    cdef floating *yb = &ybuf[0]
+    cdef int64_t *ib = &ibuf[0]
+    cdef int64_t it, plane, r0, r1, per_color
+    cdef floating *ybt
+    cdef int64_t *ibt
+    cdef int color
+    for color in range(2):
+        per_color = (bl.count - color + 1) // 2
+        if bl.planes * per_color <= 0:
+            continue
+        with nogil, parallel(num_threads=nthreads):
+            ybt = yb + fc_thread_num() * scratch
+            ibt = ib + fc_thread_num() * scratch
+            for it in prange(bl.planes * per_color, schedule="dynamic"):
+                plane = it // per_color
+                r0 = (2 * (it % per_color) + color) * bl.per_block
+                r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
+                max_grad_rows(&g, xp + plane * bl.S, gyp + plane * bl.P, r0, r1,
+                              ybt, ibt, gxp + plane * bl.S)
+
+
+def avg_pool_grad(plan, const floating[::1] gy, const floating[::1] counts,
+                  floating[::1] gx, floating[::1] buf):
+    """gx += gy / window size spread over each window; gx must arrive zeroed.
+    buf holds ``block_rows * W`` elements per thread."""
+    cdef fc_geom g = make_geom(plan)
+    cdef Blocks bl = make_blocks(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef int64_t scratch = bl.per_block * bl.W
+    cdef const floating *gyp = &gy[0]
+    cdef const floating *cp = &counts[0]
+    cdef floating *gxp = &gx[0]
+    cdef floating *bp = &buf[0]
+    cdef int64_t it, plane, r0, r1, per_color
+    cdef floating *bpt
+    cdef int color
+    for color in range(2):
+        per_color = (bl.count - color + 1) // 2
+        if bl.planes * per_color <= 0:
+            continue
+        with nogil, parallel(num_threads=nthreads):
+            bpt = bp + fc_thread_num() * scratch
+            for it in prange(bl.planes * per_color, schedule="dynamic"):
+                plane = it // per_color
+                r0 = (2 * (it % per_color) + color) * bl.per_block
+                r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
+                avg_grad_rows(&g, gyp + plane * bl.P, cp, r0, r1, bpt, gxp + plane * bl.S)
