@@ -586,7 +586,8 @@ def test_layouts(face, mode, rng):
 # workers / threads
 # --------------------------------------------------------------------------
 WORKER_LAYERS = ["dense3x3", "first7x7s2", "pointwise", "depthwise3x3", "grouped", "conv1d",
-                 "conv3d", "depthwise_mult_s2"]
+                 "conv3d", "depthwise_mult_s2", "wide_channels", "wide_channels_s2",
+                 "depthwise_tall", "depthwise3d"]
 
 
 @pytest.mark.parametrize("name", WORKER_LAYERS)

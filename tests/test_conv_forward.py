@@ -148,13 +148,14 @@ def test_reference_pad_hand_values():
 def run_case(case, rng, fn=None):
     x, w, b = case.arrays(rng)
     fn = fn or fastconv.conv
+    case.require_conditioned(x, w, b)
     y = fn(x, w, b, **case.kwargs())
     ref = case.ref_forward(x, w, b)
     assert_close(y, ref, dtype=case.dtype, what=repr(case))
     return y
 
 
-@settings(max_examples=400)
+@settings(max_examples=1200)
 @given(case=conv_cases(), seed=st.integers(0, 2**32 - 1))
 def test_conv_matches_reference(case, seed):
     run_case(case, np.random.default_rng(seed))
@@ -166,6 +167,7 @@ def test_conv_matches_scipy(case, seed):
     assume(kernel_fits(case))
     rng = np.random.default_rng(seed)
     x, w, b = case.arrays(rng)
+    case.require_conditioned(x, w, b)
     y = fastconv.conv(x, w, b, **case.kwargs())
     expected = scipy_conv(case.to_ref(x), w, b, case.stride, case.pairs, case.dilation,
                           case.groups, case.padding_mode)
@@ -382,6 +384,15 @@ TOL_SUM = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
 # --------------------------------------------------------------------------
 # realistic layers (exercise the GEMM / direct / depthwise / pointwise paths)
 # --------------------------------------------------------------------------
+@settings(max_examples=40)
+@given(case=conv_cases(groups=(1, 2), cin=(20, 70), cout=(1, 12), batches=(None, 1, 2),
+                       sizes={1: (40, 5), 2: (18, 3), 3: (8, 3)}),
+       seed=st.integers(0, 2**32 - 1))
+def test_conv_medium_random(case, seed):
+    """Many channels: several patch tiles per sample, at random geometries."""
+    run_case(case, np.random.default_rng(seed))
+
+
 @pytest.mark.parametrize("name", sorted(LAYERS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("channels_last", [False, True])
