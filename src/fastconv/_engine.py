@@ -14,7 +14,7 @@ from math import prod
 import numpy as np
 
 from fastconv import _threads
-from fastconv._ext import _conv, _direct
+from fastconv._ext import _conv, _direct, _implicit
 
 # The patch tile of one thread (C*K rows x tile columns) is sized to sit in
 # L2 next to the weights it multiplies.  Measured on the 2-core AVX-512
@@ -50,6 +50,8 @@ class Plan:
     pad_lo: tuple          # implicit zero padding, low side
     pointwise: bool
     direct: bool           # channel-wise: direct kernels instead of GEMM
+    implicit: bool         # forward by implicit GEMM (stride 1 on the last axis)
+    implicit_dx: bool      # grad_input by implicit GEMM (all strides 1)
     tile: int              # output positions per patch tile
     rows: int              # outermost-axis outputs per block (grad_input, direct)
     buckets: int           # grad_weight: partial sums
@@ -90,6 +92,9 @@ def make_plan(geom, batch, threads):
         chunks = batch * (-(-P // tile) if P else 0)
     wbytes = max(1, geom.out_channels * ck * itemsize)
     buckets = max(1, min(chunks, MAX_BUCKETS, BUCKET_BYTES // wbytes))
+    implicit = implicit_ok(geom.stride[-1], geom.out_spatial[-1], cog, pointwise, direct)
+    implicit_dx = (all(s == 1 for s in geom.stride)
+                   and implicit_ok(1, in_spatial[-1], cg, pointwise, direct))
     for dim in (P, prod(in_spatial), ck, geom.out_channels):
         if dim > _INT_MAX:
             raise ValueError(
@@ -98,7 +103,7 @@ def make_plan(geom, batch, threads):
             )
     return Plan(batch, geom.in_channels, geom.out_channels, geom.groups, in_spatial,
                 geom.out_spatial, geom.kernel, geom.stride, geom.dilation, pad_lo,
-                pointwise, direct, tile, rows, buckets, threads)
+                pointwise, direct, implicit, implicit_dx, tile, rows, buckets, threads)
 
 
 _registered = False
@@ -128,6 +133,8 @@ def forward(plan, x, w, bias, y):
     if plan.direct:
         _direct.forward(plan, _flat(x), _flat(w), b, _flat(y))
         return y
+    if plan.implicit:
+        return implicit_forward(plan, x, w, bias, y)
     work = _workspace(plan, y.dtype)
     _register_blas()
     with _threads.blas_single_threaded():
@@ -140,6 +147,8 @@ def grad_input(plan, gy, w, gx):
     if plan.direct:
         _direct.grad_input(plan, _flat(gy), _flat(w), _flat(gx))
         return gx
+    if plan.implicit_dx:
+        return implicit_grad_input(plan, gy, w, gx)
     work = _workspace(plan, gx.dtype)
     _register_blas()
     with _threads.blas_single_threaded():
@@ -161,3 +170,98 @@ def grad_weight(plan, x, gy, gw):
     with _threads.blas_single_threaded():
         _conv.grad_weight(plan, _flat(x), _flat(gy), _flat(gw), partial, work)
     return gw
+
+
+# -- implicit GEMM (include/fastconv/igemm.h) ---------------------------------
+# Used when the last axis has stride 1 (so a row segment of outputs reads a
+# contiguous run of input for every (channel, tap)) and the layer is neither
+# pointwise (a plain GEMM) nor channel-wise (the direct kernels).  Rows narrower
+# than this, or fewer output channels per group, stay on im2col + BLAS.
+IMPLICIT_MIN_WIDTH = 4
+IMPLICIT_MIN_OUT_PER_GROUP = 4
+
+
+def implicit_ok(stride_last, out_last, out_per_group, pointwise, direct):
+    return (stride_last == 1 and out_last >= IMPLICIT_MIN_WIDTH and not pointwise
+            and not direct and out_per_group >= IMPLICIT_MIN_OUT_PER_GROUP)
+
+
+def pad_or_crop(a, pairs):
+    """Zero-pad (or crop, for negative entries) the spatial axes (2:) of ``a``."""
+    if all(lo == 0 and hi == 0 for lo, hi in pairs):
+        return np.ascontiguousarray(a)
+    shape = a.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(a.shape[2:], pairs))
+    out = np.zeros(shape, a.dtype)
+    dst, src = [slice(None)] * 2, [slice(None)] * 2
+    for n, (lo, hi) in zip(a.shape[2:], pairs):
+        s0, d0 = max(-lo, 0), max(lo, 0)
+        length = min(n - s0, n + lo + hi - d0)
+        if length <= 0:
+            return out
+        src.append(slice(s0, s0 + length))
+        dst.append(slice(d0, d0 + length))
+    out[tuple(dst)] = a[tuple(src)]
+    return out
+
+
+def _implicit_run(xp, w, bias, y, kernel, dilation, stride, groups, threads):
+    """y = correlation of the zero-padded ``xp`` with ``w`` (last-axis stride 1)."""
+    n, c = xp.shape[:2]
+    cout = w.shape[0]
+    in_p, out = xp.shape[2:], y.shape[2:]
+    instride = [prod(in_p[j + 1:]) for j in range(len(in_p))]
+    taps = np.indices(kernel).reshape(len(kernel), -1)
+    tap_off = sum(t * dl * st for t, dl, st in zip(taps, dilation, instride))
+    cg = c // groups
+    koffs = (np.arange(cg)[:, None] * prod(in_p) + tap_off[None, :]).reshape(-1).astype(np.int64)
+    if len(out) > 1:
+        rows = np.indices(out[:-1]).reshape(len(out) - 1, -1)
+        rowbase = sum(r * s * st for r, s, st in zip(rows, stride[:-1], instride[:-1]))
+        rowbase = np.ascontiguousarray(rowbase, np.int64)
+    else:
+        rowbase = np.zeros(1, np.int64)
+    mr = _implicit.MR
+    cog = cout // groups
+    nob = -(-cog // mr)
+    wk = np.zeros((groups, nob * mr, koffs.size), y.dtype)
+    wk[:, :cog] = w.reshape(groups, cog, -1)
+    wpk = np.ascontiguousarray(wk.reshape(groups, nob, mr, -1).transpose(0, 1, 3, 2))
+    wout = out[-1]
+    nrows = rowbase.size
+    # Blocks fixed by the shape: at least 8 row blocks per plane when there
+    # are 8 rows, about 8K outputs each; long 1-d rows split into columns.
+    rows_per_block = max(1, min(-(-nrows // 8), max(1, 8192 // wout)))
+    cols_per_block = wout if wout <= 4096 else 2048
+    b = np.empty(0, y.dtype) if bias is None else bias
+    _implicit.forward(_flat(xp), koffs, _flat(wpk), rowbase, b, _flat(y), n, c, cout, groups,
+                      prod(in_p), wout, rows_per_block, cols_per_block, threads)
+    return y
+
+
+def implicit_forward(plan, x, w, bias, y):
+    """Forward by implicit GEMM (plan.implicit); x is the engine's input."""
+    xp = pad_or_crop(x, [(lo, _hi(plan, j)) for j, lo in enumerate(plan.pad_lo)])
+    return _implicit_run(xp, w, bias, y, plan.kernel, plan.dilation, plan.stride,
+                         plan.groups, plan.threads)
+
+
+def _hi(plan, j):
+    """High-side zero padding the forward reads on axis j (derived, never stored)."""
+    span = (plan.out_spatial[j] - 1) * plan.stride[j] + plan.dilation[j] * (plan.kernel[j] - 1) + 1
+    return max(span - plan.in_spatial[j] - plan.pad_lo[j], 0)
+
+
+def implicit_grad_input(plan, gy, w, gx):
+    """grad_input with all strides 1: the correlation of the gradient, padded by
+    dilation*(k-1) - pad on each side, with the flipped, group-transposed kernel."""
+    g, cout, c = plan.groups, plan.out_channels, plan.in_channels
+    cog, cg = cout // g, c // g
+    # gx[i] = sum_t w[t] gy[i + lo - t*dl]: pad dl*(k-1) - lo below, in - out + lo above
+    pairs = [(dl * (k - 1) - lo, plan.in_spatial[j] + lo - plan.out_spatial[j])
+             for j, (k, dl, lo) in enumerate(zip(plan.kernel, plan.dilation, plan.pad_lo))]
+    gyp = pad_or_crop(gy, pairs)
+    flip = (slice(None), slice(None)) + (slice(None, None, -1),) * len(plan.kernel)
+    wt = w.reshape((g, cog, cg) + plan.kernel).swapaxes(1, 2).reshape((c, cog) + plan.kernel)
+    wt = np.ascontiguousarray(wt[flip])
+    return _implicit_run(gyp, wt, None, gx, plan.kernel, plan.dilation,
+                         (1,) * len(plan.kernel), g, plan.threads)

@@ -1,0 +1,79 @@
+# cython: freethreading_compatible = True
+"""OpenMP driver of the implicit-GEMM kernels (include/fastconv/igemm.h).
+
+Work items are (sample, group, block of output rows, block of columns); the
+blocks are fixed by the shape, so every output element is computed by one
+kernel call in one order whatever the number of threads.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t
+
+from fastconv._ext._blas cimport floating
+from fastconv._ext._runtime cimport fc_fp_enter, fc_fp_exit
+
+
+cdef extern from "fastconv/igemm.h" nogil:
+    enum: FC_IGEMM_MR
+    const char *fc_igemm_isa()
+    void fc_igemm_rows_f32(const float *x, const int64_t *koffs, int64_t K, const float *wpk,
+                           int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
+                           int64_t w0, int64_t w1, int64_t Wout, float *y, int64_t P,
+                           const float *bias)
+    void fc_igemm_rows_f64(const double *x, const int64_t *koffs, int64_t K, const double *wpk,
+                           int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
+                           int64_t w0, int64_t w1, int64_t Wout, double *y, int64_t P,
+                           const double *bias)
+
+MR = FC_IGEMM_MR
+
+
+def isa():
+    return fc_igemm_isa().decode()
+
+
+def forward(const floating[::1] x, const int64_t[::1] koffs, const floating[::1] wpk,
+            const int64_t[::1] rowbase, const floating[::1] bias, floating[::1] y,
+            Py_ssize_t N, Py_ssize_t C, Py_ssize_t Cout, Py_ssize_t G, Py_ssize_t S,
+            Py_ssize_t Wout, Py_ssize_t rows_per_block, Py_ssize_t cols_per_block,
+            int nthreads):
+    """y[n, g] = implicit GEMM of the padded x[n, g] (S elements per channel)."""
+    cdef int64_t Cg = C // G
+    cdef int64_t Cog = Cout // G
+    cdef int64_t K = koffs.shape[0]
+    cdef int64_t R = rowbase.shape[0]
+    cdef int64_t P = R * Wout
+    cdef int64_t nob = (Cog + FC_IGEMM_MR - 1) // FC_IGEMM_MR
+    cdef int64_t wstride = nob * K * FC_IGEMM_MR
+    cdef int64_t nrb = (R + rows_per_block - 1) // rows_per_block
+    cdef int64_t ncb = (Wout + cols_per_block - 1) // cols_per_block
+    cdef int64_t items = N * G * nrb * ncb
+    cdef bint has_bias = bias.shape[0] > 0
+    cdef const floating *xp = &x[0]
+    cdef const floating *wp = &wpk[0]
+    cdef const floating *bp = &bias[0] if has_bias else NULL
+    cdef const int64_t *kp = &koffs[0]
+    cdef const int64_t *rp = &rowbase[0]
+    cdef floating *yp = &y[0]
+    cdef int64_t it, n, g, rb, cb, r0, r1, w0, w1
+    cdef unsigned int fpsaved
+    with nogil, parallel(num_threads=nthreads):
+        fpsaved = fc_fp_enter()
+        for it in prange(items, schedule="dynamic"):
+            cb = it % ncb
+            rb = (it // ncb) % nrb
+            g = (it // (ncb * nrb)) % G
+            n = it // (ncb * nrb * G)
+            r0 = rb * rows_per_block
+            r1 = r0 + rows_per_block if r0 + rows_per_block < R else R
+            w0 = cb * cols_per_block
+            w1 = w0 + cols_per_block if w0 + cols_per_block < Wout else Wout
+            if floating is float:
+                fc_igemm_rows_f32(xp + (n * C + g * Cg) * S, kp, K, wp + g * wstride, Cog, rp,
+                                  r0, r1, w0, w1, Wout, yp + (n * Cout + g * Cog) * P, P,
+                                  bp + g * Cog if has_bias else NULL)
+            else:
+                fc_igemm_rows_f64(xp + (n * C + g * Cg) * S, kp, K, wp + g * wstride, Cog, rp,
+                                  r0, r1, w0, w1, Wout, yp + (n * Cout + g * Cog) * P, P,
+                                  bp + g * Cog if has_bias else NULL)
+        fc_fp_exit(fpsaved)
