@@ -1,0 +1,1 @@
+"""asv benchmarks of fastconv (run from the ``benchmarks/`` directory)."""
