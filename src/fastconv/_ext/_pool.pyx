@@ -37,6 +37,10 @@ cdef extern from "fastconv/pool.h" nogil:
     void fc_max_pool_grad_rows_f64(const fc_geom *g, const double *x, const double *gy,
                                    int64_t r0, int64_t r1, double *ybuf, int64_t *ibuf,
                                    double *gx)
+    int64_t fc_max_pool_scatter_f32(const float *gy, const int64_t *idx, int64_t n, int64_t V,
+                                    int64_t size, float *gx)
+    int64_t fc_max_pool_scatter_f64(const double *gy, const int64_t *idx, int64_t n, int64_t V,
+                                    int64_t size, double *gx)
     void fc_avg_pool_grad_rows_f32(const fc_geom *g, const float *gy, const float *counts,
                                    int64_t r0, int64_t r1, float *scaled, float *gx)
     void fc_avg_pool_grad_rows_f64(const fc_geom *g, const double *gy, const double *counts,
@@ -66,6 +70,14 @@ cdef inline void max_grad_rows(const fc_geom *g, const floating *x, const floati
         fc_max_pool_grad_rows_f32(g, x, gy, r0, r1, ybuf, ibuf, gx)
     else:
         fc_max_pool_grad_rows_f64(g, x, gy, r0, r1, ybuf, ibuf, gx)
+
+
+cdef inline int64_t scatter(const floating *gy, const int64_t *idx, int64_t n, int64_t V,
+                           int64_t size, floating *gx) noexcept nogil:
+    if floating is float:
+        return fc_max_pool_scatter_f32(gy, idx, n, V, size, gx)
+    else:
+        return fc_max_pool_scatter_f64(gy, idx, n, V, size, gx)
 
 
 cdef inline void avg_grad_rows(const fc_geom *g, const floating *gy, const floating *counts,
@@ -158,6 +170,26 @@ def max_pool_grad(plan, const floating[::1] x, const floating[::1] gy, floating[
                 r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
                 max_grad_rows(&g, xp + plane * bl.S, gyp + plane * bl.P, r0, r1,
                               ybt, ibt, gxp + plane * bl.S)
+
+
+def max_pool_scatter(plan, const floating[::1] gy, const int64_t[::1] idx, floating[::1] gx,
+                     int64_t channels):
+    """gx += gy routed through the indices max_pool returned (one plane per
+    sample with ``channels`` > 1 for channels-last data, else 1); gx must
+    arrive zeroed.  Returns the number of out-of-range indices (skipped)."""
+    cdef fc_geom g = make_geom(plan)
+    cdef Blocks bl = make_blocks(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef int64_t size = bl.S // channels
+    cdef const floating *gyp = &gy[0]
+    cdef const int64_t *ip = &idx[0]
+    cdef floating *gxp = &gx[0]
+    cdef int64_t plane, bad = 0
+    with nogil:
+        for plane in prange(bl.planes, num_threads=nthreads, schedule="dynamic"):
+            bad += scatter(gyp + plane * bl.P, ip + plane * bl.P, bl.P, channels, size,
+                           gxp + plane * bl.S)
+    return bad
 
 
 def avg_pool_grad(plan, const floating[::1] gy, const floating[::1] counts,
