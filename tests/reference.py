@@ -620,6 +620,12 @@ LAYERS = {
     # direct kernels over several blocks of output rows
     "depthwise_tall": dict(spatial=(150, 40), kernel=(3, 3), batch=2, groups=4, cin_g=1,
                            cout_g=3, padding=1, padding_mode="replicate"),
+    # a row longer than the implicit-GEMM column block (4096)
+    "conv1d_long": dict(spatial=(5000,), kernel=(5,), batch=2, cin_g=4, cout_g=13,
+                        padding="same", dilation=3),
+    # output channels per group around the register-tile height (12)
+    "implicit_edges": dict(spatial=(11, 37), kernel=(3, 5), batch=2, groups=2, cin_g=5,
+                           cout_g=25, padding=(1, 2)),
     "depthwise3d": dict(spatial=(12, 15, 16), kernel=(3, 3, 3), batch=1, groups=3, cin_g=1,
                         cout_g=2, padding="same", stride=(1, 2, 1)),
 }
@@ -655,7 +661,7 @@ def _strategies():
     def conv_cases(draw, dims=(1, 2, 3), dtypes=(np.float64, np.float32), modes=PADDING_MODES,
                    biases=(None, "tied", "untied"), batches=(None, 1, 2, 3),
                    layouts=(False, True), max_stride=3, max_dilation=3, maxpad=3,
-                   groups=(1, 1, 2, 3), cin=(1, 3), cout=(1, 3), sizes=None):
+                   groups=(1, 1, 2, 3), cin=(1, 4), cout=(1, 6), sizes=None):
         d = draw(st.sampled_from(dims))
         smax, kmax = (sizes or {1: (12, 5), 2: (7, 3), 3: (5, 3)}).get(d, (4, 2))
         groups = draw(st.sampled_from(groups))

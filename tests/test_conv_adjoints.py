@@ -270,7 +270,7 @@ def test_grads_zero_size_batch_and_channels(rng):
 
 
 @settings(max_examples=40)
-@given(case=conv_cases(groups=(1, 2), cin=(20, 70), cout=(1, 12), batches=(None, 1, 2),
+@given(case=conv_cases(groups=(1, 2), cin=(20, 70), cout=(1, 40), batches=(None, 1, 2),
                        biases=(None,), sizes={1: (40, 5), 2: (18, 3), 3: (8, 3)}),
        seed=st.integers(0, 2**32 - 1))
 def test_grads_medium_random(case, seed):

@@ -587,7 +587,7 @@ def test_layouts(face, mode, rng):
 # --------------------------------------------------------------------------
 WORKER_LAYERS = ["dense3x3", "first7x7s2", "pointwise", "depthwise3x3", "grouped", "conv1d",
                  "conv3d", "depthwise_mult_s2", "wide_channels", "wide_channels_s2",
-                 "depthwise_tall", "depthwise3d"]
+                 "depthwise_tall", "depthwise3d", "conv1d_long", "implicit_edges"]
 
 
 @pytest.mark.parametrize("name", WORKER_LAYERS)
@@ -656,7 +656,7 @@ def test_threads_context_manager(rng):
                 raise RuntimeError("boom")
         assert fastconv.get_num_threads() == 3
     finally:
-        fastconv.set_num_threads(old)
+        fastconv.set_num_threads(None)  # back to the OpenMP default
     assert fastconv.get_num_threads() == old
 
 
@@ -740,3 +740,64 @@ def test_hostile_requests_do_not_crash(name):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (f"{expr} -> return code {proc.returncode}\n"
                                   f"{proc.stdout}\n{proc.stderr[-2000:]}")
+
+
+def _run_python(code, **env_extra):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.update(env_extra)
+    env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] + [env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("n", ["1", "2"])
+def test_default_threads_honour_omp_num_threads(n):
+    proc = _run_python("import fastconv; print(fastconv.get_num_threads())", OMP_NUM_THREADS=n)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == n
+
+
+def test_default_threads_honour_threadpoolctl():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert fastconv.get_num_threads() == 1
+        rng = np.random.default_rng(5)
+        case, x, w, b, _ = problem(rng)
+        assert_close(fastconv.conv(x, w, b, **case.kwargs()), case.ref_forward(x, w, b))
+
+
+def test_caller_floating_point_state_is_restored(rng):
+    """Kernels may flush denormals to zero, but must restore the caller's FP state."""
+    for dtype in (np.float32, np.float64):
+        case, x, w, b, g = problem(rng, dtype)
+        fastconv.conv(x, w, b, **case.kwargs())
+        fastconv.conv_grad_input(g, w, case.x_shape, **case.kwargs())
+        fastconv.conv_grad_weight(x, g, case.weight_shape, **case.kwargs())
+        tiny64 = np.array([2.0**-1070]) * np.array([1.0])
+        tiny32 = np.array([np.float32(2.0**-140)], np.float32) * np.float32(1.0)
+        assert tiny64[0] != 0 and tiny32[0] != 0
+        assert np.array([2.0**-1000]) * np.array([2.0**-40]) != 0  # denormal result kept
+
+
+@pytest.mark.parametrize("name", ["dense3x3", "pointwise", "depthwise3x3", "conv1d"])
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_nan_and_inf_propagate_like_the_formula(name, mode, rng):
+    """A NaN/inf in x reaches exactly the outputs whose window reads it (finite,
+    non-zero weights), as the float64 formula says; the others stay right."""
+    case = Case(**dict(LAYERS[name], padding_mode=mode), dtype=np.float64)
+    x, w, _ = case.arrays(rng)
+    flat = x.reshape(-1)
+    flat[rng.choice(flat.size, 3, replace=False)] = [np.nan, np.inf, -np.inf]
+    with np.errstate(invalid="ignore"):
+        ref = case.ref_forward(x, w, None)
+    y = fastconv.conv(x, w, **case.kwargs())
+    assert np.array_equal(np.isnan(y), np.isnan(ref))
+    assert np.array_equal(np.isposinf(y), np.isposinf(ref))
+    assert np.array_equal(np.isneginf(y), np.isneginf(ref))
+    fin = np.isfinite(ref)
+    assert fin.any()
+    assert_close(y[fin], ref[fin])

@@ -385,7 +385,7 @@ TOL_SUM = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
 # realistic layers (exercise the GEMM / direct / depthwise / pointwise paths)
 # --------------------------------------------------------------------------
 @settings(max_examples=40)
-@given(case=conv_cases(groups=(1, 2), cin=(20, 70), cout=(1, 12), batches=(None, 1, 2),
+@given(case=conv_cases(groups=(1, 2), cin=(20, 70), cout=(1, 40), batches=(None, 1, 2),
                        sizes={1: (40, 5), 2: (18, 3), 3: (8, 3)}),
        seed=st.integers(0, 2**32 - 1))
 def test_conv_medium_random(case, seed):
