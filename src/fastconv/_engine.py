@@ -58,6 +58,23 @@ class Plan:
     threads: int
 
     @property
+    def forward_algorithm(self):
+        """"pointwise", "direct", "implicit" or "gemm" (im2col + BLAS)."""
+        if self.pointwise:
+            return "pointwise"
+        if self.direct:
+            return "direct"
+        return "implicit" if self.implicit else "gemm"
+
+    @property
+    def grad_input_algorithm(self):
+        if self.pointwise:
+            return "pointwise"
+        if self.direct:
+            return "direct"
+        return "implicit" if self.implicit_dx else "gemm"
+
+    @property
     def patch_rows(self):
         return self.in_channels // self.groups * prod(self.kernel)
 

@@ -1,0 +1,102 @@
+"""Every algorithm of the engine (fastconv._engine), each forced in turn and
+checked against the reference loops: im2col + GEMM, pointwise GEMM, the
+direct channel-wise kernels and the implicit GEMM (forward and grad_input).
+
+The public-API suites pick whatever path a shape leads to; here the shapes
+are chosen so that each path, and its edges (partial register tiles, output
+channels not a multiple of the tile, long 1-d rows split into column blocks,
+rows narrower than one vector), really runs.
+"""
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import _engine
+from fastconv._geometry import ConvGeometry
+from reference import assert_close, conv_forward, conv_grad_input, conv_grad_weight
+
+ALGORITHMS = ("gemm", "pointwise", "direct", "implicit")
+
+# (spatial, kernel, stride, dilation, padding, groups, cin/group, cout/group)
+CASES = [
+    ((9, 11), (3, 3), 1, 1, 1, 1, 5, 13),          # cout/group = MR + 1
+    ((7, 40), (3, 2), 1, (1, 2), ((2, 0), (1, 3)), 1, 3, 24),  # rows > 2 vectors, 2 full tiles
+    ((6, 17), (2, 3), (2, 1), 1, ((0, 1), (1, 1)), 2, 2, 7),   # stride on an outer axis
+    ((5000,), (9,), 1, 1, 4, 1, 3, 5),               # long 1-d: column blocks
+    ((300,), (5,), 1, 3, "same", 2, 2, 6),
+    ((4, 5, 6), (2, 3, 3), 1, 1, 1, 1, 2, 12),
+    ((12, 3), (3, 1), 1, 1, (1, 0), 1, 4, 5),         # rows narrower than the tile
+    ((8, 9), (1, 1), 1, 1, 0, 1, 6, 9),               # pointwise
+    ((8, 9), (1, 1), 2, 1, 1, 1, 6, 9),               # 1x1 but strided/padded: not pointwise
+    ((10, 13), (3, 3), 1, 2, 2, 4, 1, 1),             # depthwise
+    ((10, 13), (3, 4), (1, 2), 1, 1, 3, 1, 3),        # channel multiplier 3
+    ((9, 8), (3, 3), 2, 1, 1, 1, 3, 8),               # stride 2: im2col path
+]
+
+
+def _algorithms(geom, batch):
+    plan = _engine.make_plan(geom, batch, 2)
+    return {("fwd", plan.forward_algorithm), ("dX", plan.grad_input_algorithm)}
+
+
+def _case(case, dtype, rng):
+    spatial, kernel, stride, dilation, padding, groups, cg, cog = case
+    x = rng.standard_normal((3, cg * groups) + spatial).astype(dtype)
+    w = rng.standard_normal((cog * groups, cg) + kernel).astype(dtype)
+    kw = dict(stride=stride, dilation=dilation, padding=padding, groups=groups)
+    return x, w, kw
+
+
+def test_every_algorithm_is_covered():
+    seen = set()
+    for case in CASES:
+        spatial, kernel, stride, dilation, padding, groups, cg, cog = case
+        geom = ConvGeometry.create(spatial, kernel, in_channels=cg * groups,
+                                   out_channels=cog * groups, stride=stride, padding=padding,
+                                   dilation=dilation, groups=groups)
+        seen |= _algorithms(geom, 3)
+    assert seen == {(face, a) for face in ("fwd", "dX") for a in ALGORITHMS}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}k{c[1]}g{c[5]}")
+def test_faces_against_reference(case, dtype, rng):
+    x, w, kw = _case(case, dtype, rng)
+    b = rng.standard_normal(w.shape[0]).astype(dtype)
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+    y = fastconv.conv(x, w, b, **kw)
+    assert_close(y, conv_forward(x64, w64, b64, **kw), dtype=dtype, what="forward")
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx = fastconv.conv_grad_input(g, w, x.shape, **kw)
+    assert_close(gx, conv_grad_input(g.astype(np.float64), w64, x.shape, **kw), dtype=dtype,
+                 what="grad_input")
+    gw = fastconv.conv_grad_weight(x, g, w.shape, **kw)
+    assert_close(gw, conv_grad_weight(x64, g.astype(np.float64), w.shape, **kw), dtype=dtype,
+                 what="grad_weight")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}k{c[1]}g{c[5]}")
+def test_bitwise_independent_of_workers(case, rng):
+    x, w, kw = _case(case, np.float32, rng)
+    y = fastconv.conv(x, w, **kw, workers=1)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    gx = fastconv.conv_grad_input(g, w, x.shape, **kw, workers=1)
+    gw = fastconv.conv_grad_weight(x, g, w.shape, **kw, workers=1)
+    for workers in (2, 3):
+        assert np.array_equal(y, fastconv.conv(x, w, **kw, workers=workers))
+        assert np.array_equal(gx, fastconv.conv_grad_input(g, w, x.shape, **kw, workers=workers))
+        assert np.array_equal(gw, fastconv.conv_grad_weight(x, g, w.shape, **kw,
+                                                            workers=workers))
+
+
+def test_pad_or_crop_is_a_zero_pad_and_a_crop():
+    a = np.arange(2 * 3 * 5, dtype=float).reshape(2, 3, 5)
+    padded = _engine.pad_or_crop(a, [(2, 1)])
+    assert padded.shape == (2, 3, 8)
+    assert np.array_equal(padded[..., 2:7], a)
+    assert not padded[..., :2].any() and not padded[..., 7:].any()
+    cropped = _engine.pad_or_crop(a, [(-1, -2)])
+    assert np.array_equal(cropped, a[..., 1:3])
+    mixed = _engine.pad_or_crop(a, [(-2, 1)])
+    assert np.array_equal(mixed[..., :3], a[..., 2:]) and not mixed[..., 3:].any()
