@@ -1,0 +1,72 @@
+/* fastconv/filter.h -- single-channel N-d correlation with any boundary rule.
+ *
+ * The problem (what fastconv.signal and fastconv.ndimage reduce to):
+ *
+ *   y[b, o] = sum_t w[b or 0, t] * ext(x[b])[o + t]       for o < out, t < k
+ *
+ * where ext extends each filtered axis j of an input plane by an index map
+ * src[j][e] (e < out[j] + k[j] - 1): the source index along j, or -1 for
+ * the constant cval.  Every boundary rule of SciPy (zero padding, fill, wrap,
+ * symm, reflect, mirror, nearest, origins, 'same' centring) is such a map;
+ * the Python layer builds them, this file only reads them.
+ *
+ * Work is split in items: (plane b, outer output index over the axes before
+ * the last two, block of `rows` output rows).  For one item and one outer tap,
+ * the rows of the source the block reads are copied once into a padded strip
+ * (per-thread scratch), so the hot loop (filter_rows.h) never tests a boundary.
+ * A strip whose rows are consecutive source rows that need no column padding
+ * is read in place instead.  A rank-1 2-d kernel may run as two passes of the
+ * same row kernel (a row filter over the strip, then a column filter).
+ */
+#ifndef FASTCONV_FILTER_H
+#define FASTCONV_FILTER_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "geom.h"
+#include "filter_rows.h"
+
+typedef struct {
+    int nd;                          /* filtered axes (>= 2; leading ones may be 1) */
+    int64_t in[FC_MAXD], out[FC_MAXD], k[FC_MAXD];
+    const int64_t *src[FC_MAXD];     /* per axis: out[j] + k[j] - 1 source indices */
+    int64_t in_size, out_size;       /* elements of one input / output plane */
+    int64_t col_a, col_b;            /* last axis: extended columns [a, b) map to
+                                        src[a] + (c - a) (the copied interior) */
+    int64_t rows;                    /* output rows (axis nd-2) of one block */
+    int64_t blocks;                  /* blocks along axis nd-2 */
+    int64_t outer;                   /* output positions over axes [0, nd-2) */
+    int64_t items;                   /* planes * outer * blocks */
+    int64_t ss;                      /* row stride of the strip (elements) */
+    /* taps: for outer tap u (over axes [0, nd-2)), taps [tap_start[u], tap_start[u+1])
+       of the 2-d slice; tap_off is the offset in the strip (p*ss + q), tap_off_in
+       the offset when reading the source plane in place (p*in[nd-1] + q). */
+    int64_t n_outer;
+    const int64_t *tap_start;
+    const int64_t *tap_off;
+    const int64_t *tap_off_in;
+    int64_t ntaps;
+    int64_t w_stride;                /* weights per plane (0: one kernel for all) */
+    /* separable 2-d kernel (nd == 2, one kernel): a row pass, then a column pass */
+    int separable;
+    int64_t n_h, n_v;                /* taps of each pass */
+    const int64_t *h_off;            /* q */
+    const int64_t *v_off;            /* p * tmp_stride */
+    int64_t tmp_stride;              /* row stride of the row-pass result */
+    int64_t strip_elems;             /* scratch per thread: strip (+ row-pass rows) */
+} fc_filter_plan;
+
+#define FC_T float
+#define FC_SFX f32
+#include "filter_impl.h"
+#undef FC_T
+#undef FC_SFX
+
+#define FC_T double
+#define FC_SFX f64
+#include "filter_impl.h"
+#undef FC_T
+#undef FC_SFX
+
+#endif

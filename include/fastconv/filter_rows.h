@@ -1,0 +1,161 @@
+/* fastconv/filter_rows.h -- the register-blocked row kernel of direct filtering.
+ *
+ *   fc_rows_<dt>(s, ss, nt, off, w, b, add, R, W, y, ys):
+ *       y[r*ys + o] = (add ? y[r*ys + o] : b) + sum_{t < nt} w[t] * s[r*ss + off[t] + o]
+ *       for r < R, o < W
+ *
+ * A kernel is a list of taps (offset into the source, weight): dense 2-d,
+ * sparse (zero taps dropped), a single row or a single column all look alike,
+ * so the same kernel serves scipy-style filtering of padded strips
+ * (filter.h), both passes of a separable filter, and the interior of the
+ * depthwise convolution (direct.h).  Several output rows and vectors stay in
+ * registers across all the taps.
+ *
+ * ISA variants are generated from filter_rows_impl.h, one per (dtype, ISA):
+ *
+ *     name                       vector   rows x vectors in registers
+ *     fc_rows_<dt>_avx512        64 B     4 x 4  (16 of 32 zmm)
+ *     fc_rows_<dt>_avx2          32 B     3 x 4  (12 of 16 ymm)
+ *     fc_rows_<dt>_sse2          16 B     3 x 4  (12 of 16 xmm)
+ *     fc_rows_<dt>_generic       scalar   1 x 1  (other compilers / CPUs)
+ *
+ * and fc_rows_<dt> picks one from the CPU's features (looked up once, then a
+ * load of a static function pointer): no -march needed at build time.
+ */
+#ifndef FASTCONV_FILTER_ROWS_H
+#define FASTCONV_FILTER_ROWS_H
+
+#include <stdint.h>
+
+#include "geom.h"
+
+#if defined(__GNUC__)
+#define FC_FORCE_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define FC_FORCE_INLINE __forceinline
+#else
+#define FC_FORCE_INLINE inline
+#endif
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(FASTCONV_NO_ISA)
+#define FC_ROWS_X86 1
+#endif
+
+typedef void (*fc_rows_f32_fn)(const float *, int64_t, int64_t, const int64_t *, const float *,
+                               float, int, int64_t, int64_t, float *, int64_t);
+typedef void (*fc_rows_f64_fn)(const double *, int64_t, int64_t, const int64_t *,
+                               const double *, double, int, int64_t, int64_t, double *, int64_t);
+
+/* -- generated variants: (ISA parameters) x filter_rows_dtypes.h ------------ */
+
+/* scalar reference, always built (and the only one without GCC/clang) */
+#define FC_ISA generic
+#define FC_TARGET
+#define FC_VBYTES 0
+#define FC_RB 1
+#define FC_VB 1
+#include "filter_rows_dtypes.h"
+#undef FC_ISA
+#undef FC_TARGET
+#undef FC_VBYTES
+#undef FC_RB
+#undef FC_VB
+
+#ifdef FC_ROWS_X86
+#define FC_ISA sse2
+#define FC_TARGET
+#define FC_VBYTES 16
+#define FC_RB 3
+#define FC_VB 4
+#include "filter_rows_dtypes.h"
+#undef FC_ISA
+#undef FC_TARGET
+#undef FC_VBYTES
+#undef FC_RB
+#undef FC_VB
+
+#define FC_ISA avx2
+#define FC_TARGET __attribute__((target("avx2,fma")))
+#define FC_VBYTES 32
+#define FC_RB 3
+#define FC_VB 4
+#include "filter_rows_dtypes.h"
+#undef FC_ISA
+#undef FC_TARGET
+#undef FC_VBYTES
+#undef FC_RB
+#undef FC_VB
+
+#define FC_ISA avx512
+#define FC_TARGET __attribute__((target("avx512f")))
+#define FC_VBYTES 64
+#define FC_RB 4
+#define FC_VB 4
+#include "filter_rows_dtypes.h"
+#undef FC_ISA
+#undef FC_TARGET
+#undef FC_VBYTES
+#undef FC_RB
+#undef FC_VB
+#endif /* FC_ROWS_X86 */
+
+/* -- run-time dispatch ------------------------------------------------------ */
+enum { FC_ISA_GENERIC = 0, FC_ISA_SSE2 = 1, FC_ISA_AVX2 = 2, FC_ISA_AVX512 = 3 };
+
+/* The best ISA this CPU runs; FASTCONV_ISA=generic|sse2|avx2|avx512 in the
+ * environment caps it (for tests and comparisons). */
+static int fc_rows_isa_detect(void)
+{
+    int best = FC_ISA_GENERIC;
+#ifdef FC_ROWS_X86
+    __builtin_cpu_init();
+    best = FC_ISA_SSE2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = FC_ISA_AVX2;
+    if (__builtin_cpu_supports("avx512f")) best = FC_ISA_AVX512;
+#endif
+    return best;
+}
+
+static int fc_rows_isa_level = -1;
+
+static inline int fc_rows_isa(void)
+{
+    if (fc_rows_isa_level < 0) fc_rows_isa_level = fc_rows_isa_detect();
+    return fc_rows_isa_level;
+}
+
+/* Cap the ISA (never above what the CPU has); returns the level in use. */
+static inline int fc_rows_set_isa(int cap)
+{
+    int best = fc_rows_isa_detect();
+    fc_rows_isa_level = cap < best ? (cap < 0 ? best : cap) : best;
+    return fc_rows_isa_level;
+}
+
+static inline const char *fc_rows_isa_name(int level)
+{
+    switch (level) {
+    case FC_ISA_AVX512: return "avx512";
+    case FC_ISA_AVX2: return "avx2+fma";
+    case FC_ISA_SSE2: return "sse2";
+    default: return "generic";
+    }
+}
+
+#ifdef FC_ROWS_X86
+#define FC_ROWS_PICK(SFX)                                            \
+    switch (fc_rows_isa()) {                                         \
+    case FC_ISA_AVX512: return FC_CAT(fc_rows_##SFX, avx512);        \
+    case FC_ISA_AVX2: return FC_CAT(fc_rows_##SFX, avx2);            \
+    case FC_ISA_SSE2: return FC_CAT(fc_rows_##SFX, sse2);            \
+    default: return FC_CAT(fc_rows_##SFX, generic);                  \
+    }
+#else
+#define FC_ROWS_PICK(SFX) return FC_CAT(fc_rows_##SFX, generic);
+#endif
+
+/* Chosen once per call by the drivers, outside their loops. */
+static inline fc_rows_f32_fn fc_rows_pick_f32(void) { FC_ROWS_PICK(f32) }
+static inline fc_rows_f64_fn fc_rows_pick_f64(void) { FC_ROWS_PICK(f64) }
+
+#endif

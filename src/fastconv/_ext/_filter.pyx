@@ -1,0 +1,141 @@
+# cython: freethreading_compatible = True
+"""OpenMP driver of the single-channel filter engine (include/fastconv/filter.h).
+
+``run`` takes a ``fastconv._filtering.FilterPlan`` (everything decided in
+Python: index maps, taps, block sizes, threads), releases the GIL and hands
+the work items to the threads; each thread owns one slice of ``work`` as its
+strip scratch.  Items write disjoint output rows, so the result does not
+depend on the thread count.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+
+from fastconv._ext._blas cimport floating
+from fastconv._ext._runtime cimport fc_fp_enter, fc_fp_exit, fc_thread_num
+
+
+cdef extern from "fastconv/filter.h" nogil:
+    ctypedef struct fc_filter_plan:
+        int nd
+        int64_t in_ "in"[16]
+        int64_t out[16]
+        int64_t k[16]
+        const int64_t *src[16]
+        int64_t in_size, out_size
+        int64_t col_a, col_b
+        int64_t rows, blocks, outer, items, ss
+        int64_t n_outer
+        const int64_t *tap_start
+        const int64_t *tap_off
+        const int64_t *tap_off_in
+        int64_t ntaps, w_stride
+        int separable
+        int64_t n_h, n_v
+        const int64_t *h_off
+        const int64_t *v_off
+        int64_t tmp_stride, strip_elems
+
+    ctypedef void (*fc_rows_f32_fn)(const float *, int64_t, int64_t, const int64_t *,
+                                    const float *, float, int, int64_t, int64_t, float *,
+                                    int64_t)
+    ctypedef void (*fc_rows_f64_fn)(const double *, int64_t, int64_t, const int64_t *,
+                                    const double *, double, int, int64_t, int64_t,
+                                    double *, int64_t)
+    fc_rows_f32_fn fc_rows_pick_f32()
+    fc_rows_f64_fn fc_rows_pick_f64()
+    int fc_rows_isa()
+    int fc_rows_set_isa(int cap)
+    const char *fc_rows_isa_name(int level)
+    void fc_filter_item_f32(const fc_filter_plan *P, fc_rows_f32_fn fn, int64_t item,
+                            const float *x, const float *w, float cval, float *y,
+                            float *work)
+    void fc_filter_item_f64(const fc_filter_plan *P, fc_rows_f64_fn fn, int64_t item,
+                            const double *x, const double *w, double cval, double *y,
+                            double *work)
+
+    # the row kernel alone (tests, benchmarks)
+    void fc_rows_f32_generic(const float *, int64_t, int64_t, const int64_t *, const float *,
+                             float, int, int64_t, int64_t, float *, int64_t)
+
+
+ISA_LEVELS = ("generic", "sse2", "avx2", "avx512")
+
+
+def isa():
+    """Name of the row-kernel variant in use."""
+    return fc_rows_isa_name(fc_rows_isa()).decode()
+
+
+def set_isa(name=None):
+    """Cap the row-kernel ISA (``None``: the best the CPU has); returns the one in use."""
+    level = -1 if name is None else ISA_LEVELS.index(name)
+    return fc_rows_isa_name(fc_rows_set_isa(level)).decode()
+
+
+cdef const int64_t *_ptr(const int64_t[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef fc_filter_plan make_plan(plan) except *:
+    cdef fc_filter_plan P
+    cdef int j
+    cdef const int64_t[::1] m
+    memset(&P, 0, sizeof(P))
+    P.nd = plan.nd
+    for j in range(P.nd):
+        P.in_[j] = plan.in_shape[j]
+        P.out[j] = plan.out_shape[j]
+        P.k[j] = plan.kernel[j]
+        m = plan.maps[j]
+        P.src[j] = _ptr(m)
+    P.in_size = plan.in_size
+    P.out_size = plan.out_size
+    P.col_a, P.col_b = plan.col_range
+    P.rows = plan.rows
+    P.blocks = plan.blocks
+    P.outer = plan.outer
+    P.items = plan.items
+    P.ss = plan.ss
+    P.n_outer = plan.n_outer
+    P.tap_start = _ptr(plan.tap_start)
+    P.tap_off = _ptr(plan.tap_off)
+    P.tap_off_in = _ptr(plan.tap_off_in) if plan.tap_off_in is not None else NULL
+    P.ntaps = plan.ntaps
+    P.w_stride = plan.w_stride
+    P.separable = plan.separable
+    if P.separable:
+        P.n_h = plan.h_off.shape[0]
+        P.n_v = plan.v_off.shape[0]
+        P.h_off = _ptr(plan.h_off)
+        P.v_off = _ptr(plan.v_off)
+        P.tmp_stride = plan.tmp_stride
+    P.strip_elems = plan.strip_elems
+    return P
+
+
+def run(plan, const floating[::1] x, const floating[::1] w, floating cval,
+        floating[::1] y, floating[::1] work):
+    """y = the plan's filter of x; ``work`` holds plan.threads * plan.strip_elems."""
+    cdef fc_filter_plan P = make_plan(plan)
+    cdef int nthreads = plan.threads
+    cdef int64_t it
+    cdef int64_t per = P.strip_elems
+    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
+    cdef const floating *wp = &w[0]
+    cdef floating *yp = &y[0]
+    cdef floating *wk = &work[0]
+    cdef unsigned int fpsaved
+    cdef fc_rows_f32_fn f32 = fc_rows_pick_f32()
+    cdef fc_rows_f64_fn f64 = fc_rows_pick_f64()
+    if P.items <= 0:
+        return
+    with nogil, parallel(num_threads=nthreads):
+        fpsaved = fc_fp_enter()
+        for it in prange(P.items, schedule="dynamic"):
+            if floating is float:
+                fc_filter_item_f32(&P, f32, it, xp, wp, cval, yp, wk + fc_thread_num() * per)
+            else:
+                fc_filter_item_f64(&P, f64, it, xp, wp, cval, yp, wk + fc_thread_num() * per)
+        fc_fp_exit(fpsaved)

@@ -1,0 +1,368 @@
+"""The single-channel filter engine behind ``fastconv.signal`` and ``fastconv.ndimage``.
+
+Both public modules validate their arguments and reduce every call to one
+canonical problem, on C-contiguous arrays of the compute dtype:
+
+    y[b, o] = sum_t w[b or 0, t] * ext(x[b])[o + t]      (cross-correlation)
+
+    x : (B, *S)   B planes (the batch axes, flattened) of d filtered axes
+    w : (Bw, *K)  one kernel (Bw = 1) or one per plane (Bw = B)
+    y : (B, *O)
+
+``ext`` extends each filtered axis j by a boundary ``mode`` after a shift
+``lo[j]``: output o along j reads input index ``o - lo[j] + t``, mapped into
+range by the mode ('constant' reads ``cval``).  SciPy's full/same/valid
+modes, fill/wrap/symm boundaries, ndimage modes and origins are all choices
+of (lo, mode, O).
+
+Three ways to compute it:
+
+* ``direct``: the C engine (include/fastconv/filter.h): padded strips,
+  register-blocked SIMD rows, OpenMP over blocks of rows; rank-1 2-d
+  kernels optionally as a row pass and a column pass;
+* ``fft``: scipy.fft on the extended input (real or complex, with workers);
+* ``exact``: integer sums in int64 (modular, as SciPy's integer loops)
+  or long double, with NumPy (shift and add), for what the C kernels'
+  float32/float64 cannot represent exactly.
+
+``choose_method`` is the cost model of ``method='auto'``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import log2, prod
+
+import numpy as np
+
+from fastconv._ext import _filter
+
+MODES = ("constant", "reflect", "mirror", "nearest", "wrap")
+
+# Bytes of input rows one block copies into its strip (per thread): the strip
+# stays in L2 while every tap passes over it.  Measured on the 2-core AVX-512
+# machine, 2048^2 float32 (5x5 and 9x9): 64 KiB-512 KiB within 5%, 32 KiB 10%
+# slower (the kh-1 halo rows are copied again by every block).
+STRIP_BYTES = 192 * 1024
+# Work items per thread, at least, when the image is split into row blocks.
+ITEMS_PER_THREAD = 4
+# |w| <= this is no tap at all for scipy.ndimage (it skips such weights).
+NDIMAGE_EPS = float(np.finfo(np.float64).eps)
+
+
+# -- boundary index maps ------------------------------------------------------
+
+def index_map(n, lo, length, mode):
+    """Source index along one axis of each extended position e < length.
+
+    Position e holds input index ``e - lo`` brought into [0, n) by ``mode``
+    (scipy.ndimage's definitions, for any distance from the input), or -1
+    where ``mode`` is 'constant' and the index is outside.
+    """
+    j = np.arange(length, dtype=np.int64) - lo
+    if n == 0:
+        return np.full(length, -1, np.int64)
+    if mode == "constant":
+        return np.where((j >= 0) & (j < n), j, -1)
+    if mode == "nearest":
+        return np.clip(j, 0, n - 1)
+    if mode == "wrap":
+        return np.mod(j, n)
+    if mode == "reflect":           # d c b a | a b c d | d c b a  (period 2n)
+        m = np.mod(j, 2 * n)
+        return np.where(m < n, m, 2 * n - 1 - m)
+    if mode == "mirror":            # d c b | a b c d | c b a      (period 2n - 2)
+        if n == 1:
+            return np.zeros(length, np.int64)
+        m = np.mod(j, 2 * n - 2)
+        return np.where(m < n, m, 2 * n - 2 - m)
+    raise ValueError(f"unknown boundary mode {mode!r}")
+
+
+def extend(x, lo, modes, cval, out_shape, kernel):
+    """The extended input: (B, *(O + K - 1)) with every boundary applied."""
+    xe = x
+    for j, (n, o, k, l, m) in enumerate(zip(x.shape[1:], out_shape, kernel, lo, modes)):
+        src = index_map(n, l, o + k - 1, m)
+        axis = j + 1
+        if (src < 0).any():
+            pad = [(0, 0)] * xe.ndim
+            pad[axis] = (0, 1)
+            xe = np.pad(xe, pad, constant_values=cval)
+            src = np.where(src < 0, n, src)
+        xe = np.take(xe, src, axis=axis)
+    return xe
+
+
+# -- the plan of the direct engine -------------------------------------------
+
+@dataclass
+class FilterPlan:
+    """Everything ``_filter.run`` needs, decided once per call."""
+
+    nd: int
+    in_shape: tuple
+    out_shape: tuple
+    kernel: tuple
+    maps: list
+    in_size: int
+    out_size: int
+    col_range: tuple
+    rows: int
+    blocks: int
+    outer: int
+    items: int
+    ss: int
+    n_outer: int
+    tap_start: np.ndarray
+    tap_off: np.ndarray
+    tap_off_in: np.ndarray | None
+    ntaps: int
+    w_stride: int
+    separable: bool
+    h_off: np.ndarray | None
+    v_off: np.ndarray | None
+    tmp_stride: int
+    strip_elems: int
+    threads: int
+
+
+def _round_up(n, m):
+    return -(-n // m) * m
+
+
+def _row_stride(ncols, itemsize):
+    """Strip row stride: whole 64-byte lines, and not a multiple of 4 KiB
+    (rows a multiple of 4 KiB apart alias in L1 and in load-store forwarding)."""
+    per_line = 64 // itemsize
+    ss = _round_up(max(ncols, 1), per_line)
+    if (ss * itemsize) % 4096 == 0:
+        ss += per_line
+    return ss
+
+
+def _block_rows(out_rows, kh, ss, itemsize, planes, threads):
+    """Output rows per block: the strip fits STRIP_BYTES, and there are enough
+    items for the threads.  Multiples of 12 (the row blocks of the kernels are
+    3 and 4 rows) when large."""
+    # at least as many rows as the kernel has (else the halo is most of the copy)
+    fit = max(12, kh, STRIP_BYTES // (ss * itemsize) - (kh - 1))
+    rows = max(1, min(out_rows, fit))
+    want = ITEMS_PER_THREAD * threads
+    if planes * -(-out_rows // rows) < want:
+        rows = max(1, -(-out_rows // -(-want // planes)))
+    if rows >= 12:
+        rows = rows // 12 * 12
+    return rows
+
+
+def rank1(w2, compute):
+    """(u, v) with w2 == outer(u, v) to the working precision, else None."""
+    if w2.ndim != 2 or not np.isfinite(w2).all():
+        return None
+    u_, s, vt = np.linalg.svd(np.asarray(w2, np.float64))
+    if s[0] == 0:
+        return None
+    tol = 32 * np.finfo(compute).eps
+    if s.size > 1 and s[1] > tol * s[0]:
+        return None
+    root = np.sqrt(s[0])
+    return u_[:, 0] * root, vt[0] * root
+
+
+def make_plan(in_shape, out_shape, kernel, lo, modes, batch, w, *, skip_eps, separable,
+              threads, itemsize):
+    """A FilterPlan, and the weights in the order of its taps.
+
+    ``w`` is (Bw, *K) in the compute dtype.  ``skip_eps``: leave out taps with
+    ``|w| <= NDIMAGE_EPS`` (scipy.ndimage's rule).  ``separable``: the (u, v)
+    factors of a rank-1 2-d kernel to run as two passes, or None.
+    """
+    nd = len(kernel)
+    L, R = nd - 1, nd - 2
+    maps = [index_map(n, l, o + k - 1, m)
+            for n, o, k, l, m in zip(in_shape, out_shape, kernel, lo, modes)]
+    ncols = out_shape[L] + kernel[L] - 1
+    n_in = in_shape[L]
+    col_a = min(max(lo[L], 0), ncols)
+    col_b = max(col_a, min(lo[L] + n_in, ncols))
+    ss = _row_stride(ncols, itemsize)
+    kh, kw = kernel[R], kernel[L]
+    outer = prod(out_shape[:R])
+    rows = _block_rows(out_shape[R], kh, ss, itemsize, batch * outer, threads)
+    blocks = -(-out_shape[R] // rows) if out_shape[R] else 0
+    nin = rows + kh - 1
+    in_place = col_a == 0 and col_b == ncols and nd >= 1
+
+    Bw = w.shape[0]
+    n_outer = prod(kernel[:R])
+    wk = w.reshape(Bw, n_outer, kh, kw)
+    if separable is not None:
+        u, v = separable
+        keep_h = np.flatnonzero(v) if skip_eps else np.arange(kw)
+        keep_v = np.flatnonzero(u) if skip_eps else np.arange(kh)
+        tmp_stride = _row_stride(out_shape[L], itemsize)
+        weights = np.concatenate([v[keep_h], u[keep_v]]).astype(w.dtype)
+        plan = FilterPlan(
+            nd, tuple(in_shape), tuple(out_shape), tuple(kernel), maps, prod(in_shape),
+            prod(out_shape), (col_a, col_b), rows, blocks, outer, batch * outer * blocks,
+            ss, 1, np.zeros(2, np.int64), np.zeros(0, np.int64), None, 0, 0, True,
+            keep_h.astype(np.int64), (keep_v * tmp_stride).astype(np.int64), tmp_stride,
+            nin * (ss + tmp_stride), threads)
+        return plan, weights
+
+    p_idx, q_idx = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
+    p_idx, q_idx = p_idx.ravel(), q_idx.ravel()
+    if skip_eps:
+        keep = np.abs(wk[0].reshape(n_outer, kh * kw)) > NDIMAGE_EPS
+    else:
+        keep = np.ones((n_outer, kh * kw), bool)
+    counts = keep.sum(axis=1)
+    tap_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    u_idx, t_idx = np.nonzero(keep)
+    tap_off = (p_idx[t_idx] * ss + q_idx[t_idx]).astype(np.int64)
+    tap_off_in = (p_idx[t_idx] * n_in + q_idx[t_idx]).astype(np.int64) if in_place else None
+    weights = wk.reshape(Bw, n_outer, kh * kw)[:, u_idx, t_idx]
+    ntaps = int(tap_start[-1])
+    plan = FilterPlan(
+        nd, tuple(in_shape), tuple(out_shape), tuple(kernel), maps, prod(in_shape),
+        prod(out_shape), (col_a, col_b), rows, blocks, outer, batch * outer * blocks, ss,
+        n_outer, tap_start, tap_off, tap_off_in, ntaps, ntaps if Bw > 1 else 0, False,
+        None, None, 0, nin * ss, threads)
+    return plan, np.ascontiguousarray(weights.reshape(-1))
+
+
+# -- the three ways -------------------------------------------------------------
+
+def _as_planes(x, w, lo, modes, out_shape):
+    """Give the engine at least two filtered axes (a 1-d filter is a 2-d one
+    with a 1-row kernel; with one kernel for all planes, the planes are its rows)."""
+    if x.ndim - 1 >= 2:
+        return x, w, tuple(lo), tuple(modes), tuple(out_shape)
+    B = x.shape[0]
+    if w.shape[0] == 1 and B > 0:
+        x = x.reshape((1, B) + x.shape[1:])
+        return x, w[:, None], (0,) + tuple(lo), ("constant",) + tuple(modes), \
+            (B,) + tuple(out_shape)
+    return x[:, None], w[:, None], (0,) + tuple(lo), ("constant",) + tuple(modes), \
+        (1,) + tuple(out_shape)
+
+
+def direct(x, w, lo, modes, cval, out_shape, threads, *, skip_eps=False,
+           allow_separable=True, out=None):
+    """The C engine.  x (B, *S) and w (Bw, *K) C-contiguous float32/float64."""
+    B = x.shape[0]
+    y_shape = (B,) + tuple(out_shape)
+    y = np.empty(y_shape, x.dtype) if out is None else out
+    if y.size == 0:
+        return y
+    xs, ws, lo_, modes_, out_ = _as_planes(x, w, lo, modes, out_shape)
+    kernel = ws.shape[1:]
+    sep = None
+    if (allow_separable and ws.shape[0] == 1 and len(kernel) == 2
+            and separable_pays(kernel)):
+        sep = rank1(ws[0], x.dtype)
+        if sep is not None and skip_eps and not (np.abs(ws) > NDIMAGE_EPS).all():
+            sep = None
+    plan, taps = make_plan(xs.shape[1:], out_, kernel, lo_, modes_, xs.shape[0],
+                           ws, skip_eps=skip_eps, separable=sep, threads=threads,
+                           itemsize=x.dtype.itemsize)
+    work = np.empty(max(1, threads * plan.strip_elems), x.dtype)
+    _filter.run(plan, xs.reshape(-1), taps.astype(x.dtype, copy=False),
+                x.dtype.type(cval), y.reshape(-1), work)
+    return y
+
+
+def separable_pays(kernel):
+    """A rank-1 kh x kw kernel as two passes: kh + kw taps (plus one pass over
+    a row buffer) instead of kh * kw.  Measured on 2048^2 float32, 2 threads:
+    3x3 direct 1.0 : separable 1.2 (slower), 5x5 1.0 : 0.75, 9x9 1.0 : 0.35."""
+    kh, kw = kernel
+    return kh * kw >= 2 * (kh + kw) + 4
+
+
+def fft(x, w, lo, modes, cval, out_shape, threads):
+    """Correlation through scipy.fft on the extended input (no conjugation)."""
+    import scipy.fft as sfft
+
+    d = x.ndim - 1
+    axes = tuple(range(1, d + 1))
+    B = x.shape[0]
+    kernel = w.shape[1:]
+    y_shape = (B,) + tuple(out_shape)
+    if prod(y_shape) == 0:
+        return np.zeros(y_shape, x.dtype)
+    xe = extend(x, lo, modes, cval, out_shape, kernel)
+    shape = [sfft.next_fast_len(n, real=x.dtype.kind != "c") for n in xe.shape[1:]]
+    sl = (slice(None),) + tuple(slice(0, o) for o in out_shape)
+    if x.dtype.kind == "c" or w.dtype.kind == "c":
+        X = sfft.fftn(xe, shape, axes=axes, workers=threads)
+        # y[o] = sum_t xe[o + t] w[t]  =  ifft(X * conj(fft(conj(w))))
+        X *= np.conj(sfft.fftn(np.conj(w), shape, axes=axes, workers=threads))
+        y = sfft.ifftn(X, shape, axes=axes, workers=threads)
+    else:
+        X = sfft.rfftn(xe, shape, axes=axes, workers=threads)
+        X *= np.conj(sfft.rfftn(w, shape, axes=axes, workers=threads))
+        y = sfft.irfftn(X, shape, axes=axes, workers=threads)
+    return np.ascontiguousarray(y[sl])
+
+
+def exact(x, w, lo, modes, cval, out_shape):
+    """Shift and add in the dtype of x (int64: modular sums; long double),
+    for sums the float kernels cannot hold exactly."""
+    kernel = w.shape[1:]
+    xe = extend(x, lo, modes, cval, out_shape, kernel)
+    y = np.zeros((x.shape[0],) + tuple(out_shape), np.result_type(x, w))
+    if y.size == 0:
+        return y
+    with np.errstate(over="ignore"):
+        for t in np.ndindex(*kernel):
+            wt = w[(slice(None),) + t].reshape((-1,) + (1,) * len(kernel))
+            if not wt.any():
+                continue
+            sl = (slice(None),) + tuple(slice(a, a + o) for a, o in zip(t, out_shape))
+            y += wt * xe[sl]
+    return y
+
+
+# -- method='auto' --------------------------------------------------------------
+
+# The cost model of method='auto', fitted on this library's kernels (2-core
+# AVX-512 machine, 2 threads, medians of interleaved runs, 2048^2 and 512^2
+# float32/float64 images, kernels 3..63, plus 1-d signals of 2^16..2^22):
+#
+#   direct  ~  DIRECT_NS_PER_TAP * B * prod(O) * taps / threads  + memory term
+#   fft     ~  FFT_NS_PER_POINT * B * M * log2(M) / sqrt(threads) + memory term
+#
+# with M the FFT size; float64 costs twice float32 in the direct kernels
+# (half the lanes) and ~1.6x in the FFT.  See ``choose_method`` for the fit.
+DIRECT_NS_PER_TAP = {4: 0.017, 8: 0.036}
+FFT_NS_PER_POINT = {4: 0.55, 8: 0.85}
+MEM_NS_PER_BYTE = 0.15
+
+
+def direct_cost(batch, out_shape, ntaps, itemsize, threads):
+    n_out = batch * prod(out_shape)
+    return (DIRECT_NS_PER_TAP[itemsize] * n_out * ntaps / threads
+            + MEM_NS_PER_BYTE * 2 * n_out * itemsize)
+
+
+def fft_cost(batch, ext_shape, itemsize, threads, complex_=False):
+    from scipy.fft import next_fast_len
+
+    M = prod(next_fast_len(int(n)) for n in ext_shape)
+    if M <= 1:
+        return 0.0
+    c = FFT_NS_PER_POINT[itemsize] * (2 if complex_ else 1)
+    # three transforms (image, kernel, inverse); the kernel's is not batched
+    return (c * (2 * batch + 1) * M * log2(M) / max(threads, 1) ** 0.5
+            + MEM_NS_PER_BYTE * 6 * batch * M * itemsize)
+
+
+def choose_method(batch, in_shape, out_shape, kernel, itemsize, threads, complex_=False):
+    """'direct' or 'fft' for a correlation of this geometry, by the cost model."""
+    ntaps = prod(kernel)
+    ext = [o + k - 1 for o, k in zip(out_shape, kernel)]
+    td = direct_cost(batch, out_shape, ntaps, itemsize, threads) * (4 if complex_ else 1)
+    tf = fft_cost(batch, ext, itemsize, threads, complex_)
+    return "fft" if tf < td else "direct"
