@@ -1,0 +1,346 @@
+# cython: freethreading_compatible = True
+"""OpenMP drivers of unshared (locally connected) and tiled convolution.
+
+The output positions are cut into blocks of whole outer rows (``plan.block``
+positions), each block into chunks of ``plan.tile`` positions, the batch into
+runs of ``plan.nb`` samples.  A chunk is packed with fc_im2col (the conv
+engine's packing), re-laid out as one row per (position, sample) grouped by
+weight class (include/fastconv/local.h), and every class is one GEMM.
+
+Partitions depend on the shape only: results are bitwise the same whatever
+the thread count.  grad_input runs even blocks, then odd ones (blocks two
+apart never share input rows); grad_weight writes each class from one block
+when no two blocks share a class (the locally connected case), else sums per
+bucket of blocks and adds the buckets in order.  Arrays are flat,
+C-contiguous, channels-first, in the compute dtype; the Python layer
+(``fastconv.local``) validated them and allocated every workspace.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t, uintptr_t
+from libc.string cimport memset
+
+from fastconv._ext._blas cimport floating, gemm
+from fastconv._ext._plan cimport fc_geom, make_geom
+from fastconv._ext._runtime cimport (
+    FC_MAX_BLAS, fc_register_blas_local, fc_thread_enter, fc_thread_exit, fc_thread_num, fc_tstate,
+)
+
+
+cdef extern from "fastconv/pack.h" nogil:
+    void fc_im2col_f32(const fc_geom *g, const float *x, int64_t C,
+                       int64_t p0, int64_t p1, float *col)
+    void fc_im2col_f64(const fc_geom *g, const double *x, int64_t C,
+                       int64_t p0, int64_t p1, double *col)
+    void fc_col2im_f32(const fc_geom *g, const float *col, int64_t C,
+                       int64_t p0, int64_t p1, float *x)
+    void fc_col2im_f64(const fc_geom *g, const double *col, int64_t C,
+                       int64_t p0, int64_t p1, double *x)
+    void fc_add_bias_f32(float *y, const float *bias, int64_t rows, int64_t ncol, int64_t ld)
+    void fc_add_bias_f64(double *y, const double *bias, int64_t rows, int64_t ncol, int64_t ld)
+
+
+cdef extern from "fastconv/local.h" nogil:
+    void fc_class_order(int ndim, const int64_t *out, const int64_t *tiles, int64_t p0,
+                        int64_t p1, int64_t *cls, int64_t *order)
+    void fc_to_position_rows_f32(const float *grid, const int64_t *order, int64_t nb,
+                                 int64_t R, int64_t ld, int64_t ncol, float *rows)
+    void fc_to_position_rows_f64(const double *grid, const int64_t *order, int64_t nb,
+                                 int64_t R, int64_t ld, int64_t ncol, double *rows)
+    void fc_from_position_rows_f32(const float *rows, const int64_t *order, int64_t nb,
+                                   int64_t R, int64_t ld, int64_t ncol, float *grid)
+    void fc_from_position_rows_f64(const double *rows, const int64_t *order, int64_t nb,
+                                   int64_t R, int64_t ld, int64_t ncol, double *grid)
+
+
+cdef inline void im2col(const fc_geom *g, const floating *x, int64_t C,
+                        int64_t p0, int64_t p1, floating *col) noexcept nogil:
+    if floating is float:
+        fc_im2col_f32(g, x, C, p0, p1, col)
+    else:
+        fc_im2col_f64(g, x, C, p0, p1, col)
+
+
+cdef inline void col2im(const fc_geom *g, const floating *col, int64_t C,
+                        int64_t p0, int64_t p1, floating *x) noexcept nogil:
+    if floating is float:
+        fc_col2im_f32(g, col, C, p0, p1, x)
+    else:
+        fc_col2im_f64(g, col, C, p0, p1, x)
+
+
+cdef inline void add_bias(floating *y, const floating *bias, int64_t rows,
+                          int64_t ncol, int64_t ld) noexcept nogil:
+    if floating is float:
+        fc_add_bias_f32(y, bias, rows, ncol, ld)
+    else:
+        fc_add_bias_f64(y, bias, rows, ncol, ld)
+
+
+cdef inline void to_rows(const floating *grid, const int64_t *order, int64_t nb, int64_t R,
+                         int64_t ld, int64_t ncol, floating *rows) noexcept nogil:
+    if floating is float:
+        fc_to_position_rows_f32(grid, order, nb, R, ld, ncol, rows)
+    else:
+        fc_to_position_rows_f64(grid, order, nb, R, ld, ncol, rows)
+
+
+cdef inline void from_rows(const floating *rows, const int64_t *order, int64_t nb, int64_t R,
+                           int64_t ld, int64_t ncol, floating *grid) noexcept nogil:
+    if floating is float:
+        fc_from_position_rows_f32(rows, order, nb, R, ld, ncol, grid)
+    else:
+        fc_from_position_rows_f64(rows, order, nb, R, ld, ncol, grid)
+
+
+def register_blas_threads_local(addresses):
+    """As ``_conv.register_blas_threads_local``: each extension keeps its own
+    copy of the setters (runtime.h state is per compilation unit)."""
+    cdef int i
+    for i, address in enumerate(list(addresses)[:FC_MAX_BLAS]):
+        fc_register_blas_local(i, <void *><uintptr_t>address)
+
+
+cdef struct LDims:
+    int64_t N, C, Cout, CK, P, S, wclass   # wclass = Cout*CK, one weight class
+    int64_t tile, nb, block, nblocks
+    int64_t tiles[16]
+
+
+cdef LDims make_ldims(plan, const fc_geom *g) except *:
+    cdef LDims d
+    cdef int j
+    d.N = plan.batch
+    d.C = plan.in_channels
+    d.Cout = plan.out_channels
+    d.CK = d.C * g.k_size
+    d.P = g.out_size
+    d.S = g.in_size
+    d.wclass = d.Cout * d.CK
+    d.tile = plan.tile
+    d.nb = plan.nb
+    d.block = plan.block
+    d.nblocks = (d.P + d.block - 1) // d.block
+    for j in range(g.ndim):
+        d.tiles[j] = plan.tiles[j]
+    return d
+
+
+cdef struct Work:
+    # one thread's buffers
+    void *patches    # nb * CK * tile: fc_im2col output, one patch matrix per sample
+    void *rows       # nb * CK * tile: the same as position rows
+    void *outs       # nb * Cout * tile: output / grad_out values as position rows
+    int64_t *cls
+    int64_t *order
+
+
+cdef inline Work thread_work(floating *fwork, int64_t *iwork, const LDims *d) noexcept nogil:
+    cdef Work wk
+    cdef int64_t per = 2 * d.nb * d.CK * d.tile + d.nb * d.Cout * d.tile
+    cdef int t = fc_thread_num()
+    cdef floating *base = fwork + t * per
+    wk.patches = base
+    wk.rows = base + d.nb * d.CK * d.tile
+    wk.outs = base + 2 * d.nb * d.CK * d.tile
+    wk.cls = iwork + t * 2 * d.tile
+    wk.order = wk.cls + d.tile
+    return wk
+
+
+cdef inline int64_t class_run(const int64_t *cls, const int64_t *order, int64_t a,
+                              int64_t ncol) noexcept nogil:
+    """End of the run of slots from a that share a weight class."""
+    cdef int64_t b = a + 1
+    while b < ncol and cls[order[b]] == cls[order[a]]:
+        b += 1
+    return b
+
+
+cdef void forward_block(const fc_geom *g, const LDims *d, const floating *x, const floating *w,
+                        const floating *bias, floating *y, int64_t p0, int64_t p1,
+                        Work wk) noexcept nogil:
+    cdef floating *pat = <floating *>wk.patches
+    cdef floating *rows = <floating *>wk.rows
+    cdef floating *outs = <floating *>wk.outs
+    cdef int64_t q0, q1, ncol, n0, nb, n, a, b
+    q0 = p0
+    while q0 < p1:
+        q1 = q0 + d.tile if q0 + d.tile < p1 else p1
+        ncol = q1 - q0
+        fc_class_order(g.ndim, g.out, d.tiles, q0, q1, wk.cls, wk.order)
+        n0 = 0
+        while n0 < d.N:
+            nb = d.nb if n0 + d.nb < d.N else d.N - n0
+            for n in range(nb):
+                im2col(g, x + (n0 + n) * d.C * d.S, d.C, q0, q1, pat + n * d.CK * ncol)
+            to_rows(pat, wk.order, nb, d.CK, ncol, ncol, rows)
+            a = 0
+            while a < ncol:
+                b = class_run(wk.cls, wk.order, a, ncol)
+                gemm(c'T', c'N', <int>d.Cout, <int>((b - a) * nb), <int>d.CK, 1,
+                     w + wk.cls[wk.order[a]] * d.wclass, <int>d.CK, rows + a * nb * d.CK,
+                     <int>d.CK, 0, outs + a * nb * d.Cout, <int>d.Cout)
+                a = b
+            from_rows(outs, wk.order, nb, d.Cout, d.P, ncol, y + n0 * d.Cout * d.P + q0)
+            if bias != NULL:
+                for n in range(nb):
+                    add_bias(y + (n0 + n) * d.Cout * d.P + q0, bias, d.Cout, ncol, d.P)
+            n0 += nb
+        q0 = q1
+
+
+cdef void grad_input_block(const fc_geom *g, const LDims *d, const floating *gy,
+                           const floating *w, floating *gx, int64_t p0, int64_t p1,
+                           Work wk) noexcept nogil:
+    cdef floating *pat = <floating *>wk.patches
+    cdef floating *rows = <floating *>wk.rows
+    cdef floating *outs = <floating *>wk.outs
+    cdef int64_t q0, q1, ncol, n0, nb, n, a, b
+    q0 = p0
+    while q0 < p1:
+        q1 = q0 + d.tile if q0 + d.tile < p1 else p1
+        ncol = q1 - q0
+        fc_class_order(g.ndim, g.out, d.tiles, q0, q1, wk.cls, wk.order)
+        n0 = 0
+        while n0 < d.N:
+            nb = d.nb if n0 + d.nb < d.N else d.N - n0
+            to_rows(gy + n0 * d.Cout * d.P + q0, wk.order, nb, d.Cout, d.P, ncol, outs)
+            a = 0
+            while a < ncol:
+                b = class_run(wk.cls, wk.order, a, ncol)
+                gemm(c'N', c'N', <int>d.CK, <int>((b - a) * nb), <int>d.Cout, 1,
+                     w + wk.cls[wk.order[a]] * d.wclass, <int>d.CK, outs + a * nb * d.Cout,
+                     <int>d.Cout, 0, rows + a * nb * d.CK, <int>d.CK)
+                a = b
+            from_rows(rows, wk.order, nb, d.CK, ncol, ncol, pat)
+            for n in range(nb):
+                col2im(g, pat + n * d.CK * ncol, d.C, q0, q1, gx + (n0 + n) * d.C * d.S)
+            n0 += nb
+        q0 = q1
+
+
+cdef void grad_weight_block(const fc_geom *g, const LDims *d, const floating *x,
+                            const floating *gy, floating *gw, int64_t p0, int64_t p1,
+                            Work wk) noexcept nogil:
+    """gw[class] += grad_out rows^T @ patch rows, for the positions [p0, p1)."""
+    cdef floating *pat = <floating *>wk.patches
+    cdef floating *rows = <floating *>wk.rows
+    cdef floating *outs = <floating *>wk.outs
+    cdef int64_t q0, q1, ncol, n0, nb, n, a, b
+    q0 = p0
+    while q0 < p1:
+        q1 = q0 + d.tile if q0 + d.tile < p1 else p1
+        ncol = q1 - q0
+        fc_class_order(g.ndim, g.out, d.tiles, q0, q1, wk.cls, wk.order)
+        n0 = 0
+        while n0 < d.N:
+            nb = d.nb if n0 + d.nb < d.N else d.N - n0
+            for n in range(nb):
+                im2col(g, x + (n0 + n) * d.C * d.S, d.C, q0, q1, pat + n * d.CK * ncol)
+            to_rows(pat, wk.order, nb, d.CK, ncol, ncol, rows)
+            to_rows(gy + n0 * d.Cout * d.P + q0, wk.order, nb, d.Cout, d.P, ncol, outs)
+            a = 0
+            while a < ncol:
+                b = class_run(wk.cls, wk.order, a, ncol)
+                gemm(c'N', c'T', <int>d.CK, <int>d.Cout, <int>((b - a) * nb), 1,
+                     rows + a * nb * d.CK, <int>d.CK, outs + a * nb * d.Cout, <int>d.Cout, 1,
+                     gw + wk.cls[wk.order[a]] * d.wclass, <int>d.CK)
+                a = b
+            n0 += nb
+        q0 = q1
+
+
+def forward(plan, const floating[::1] x, const floating[::1] w, const floating[::1] bias,
+            floating[::1] y, floating[::1] fwork, int64_t[::1] iwork):
+    """y = tiled_conv(x, w) + bias (tied bias, or empty for none)."""
+    cdef fc_geom g = make_geom(plan)
+    cdef LDims d = make_ldims(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef const floating *xp = &x[0]
+    cdef const floating *wp = &w[0]
+    cdef const floating *bp = &bias[0] if bias.shape[0] > 0 else NULL
+    cdef floating *yp = &y[0]
+    cdef floating *fw = &fwork[0]
+    cdef int64_t *iw = &iwork[0]
+    cdef int64_t blk, p0, p1
+    cdef Work wk
+    cdef fc_tstate tstate
+    with nogil, parallel(num_threads=nthreads):
+        tstate = fc_thread_enter()
+        wk = thread_work(fw, iw, &d)
+        for blk in prange(d.nblocks, schedule="dynamic"):
+            p0 = blk * d.block
+            p1 = p0 + d.block if p0 + d.block < d.P else d.P
+            forward_block(&g, &d, xp, wp, bp, yp, p0, p1, wk)
+        fc_thread_exit(tstate)
+
+
+def grad_input(plan, const floating[::1] gy, const floating[::1] w, floating[::1] gx,
+               floating[::1] fwork, int64_t[::1] iwork):
+    """gx += the adjoint of tiled_conv applied to gy; gx must arrive zeroed."""
+    cdef fc_geom g = make_geom(plan)
+    cdef LDims d = make_ldims(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef const floating *gyp = &gy[0]
+    cdef const floating *wp = &w[0]
+    cdef floating *gxp = &gx[0]
+    cdef floating *fw = &fwork[0]
+    cdef int64_t *iw = &iwork[0]
+    cdef int64_t it, blk, p0, p1, per_color
+    cdef int color
+    cdef Work wk
+    cdef fc_tstate tstate
+    for color in range(2):
+        per_color = (d.nblocks - color + 1) // 2
+        if per_color <= 0:
+            continue
+        with nogil, parallel(num_threads=nthreads):
+            tstate = fc_thread_enter()
+            wk = thread_work(fw, iw, &d)
+            for it in prange(per_color, schedule="dynamic"):
+                blk = 2 * it + color
+                p0 = blk * d.block
+                p1 = p0 + d.block if p0 + d.block < d.P else d.P
+                grad_input_block(&g, &d, gyp, wp, gxp, p0, p1, wk)
+            fc_thread_exit(tstate)
+
+
+def grad_weight(plan, const floating[::1] x, const floating[::1] gy, floating[::1] gw,
+                floating[::1] partial, floating[::1] fwork, int64_t[::1] iwork):
+    """gw = the weight gradient of tiled_conv; gw must arrive zeroed.
+
+    Without shared classes every block writes its own classes of gw.  With
+    them, bucket b sums blocks [b*nblocks/B, (b+1)*nblocks/B) into its slice of
+    ``partial`` (gw itself when B = 1); the caller adds the slices in order."""
+    cdef fc_geom g = make_geom(plan)
+    cdef LDims d = make_ldims(plan, &g)
+    cdef int nthreads = plan.threads
+    cdef bint shared = plan.shared
+    cdef int64_t B = plan.buckets
+    cdef int64_t wsize = gw.shape[0]
+    cdef const floating *xp = &x[0]
+    cdef const floating *gyp = &gy[0]
+    cdef floating *gwp = &gw[0]
+    cdef floating *pp = &partial[0]
+    cdef floating *fw = &fwork[0]
+    cdef int64_t *iw = &iwork[0]
+    cdef int64_t it, blk, p0, p1
+    cdef Work wk
+    cdef fc_tstate tstate
+    with nogil, parallel(num_threads=nthreads):
+        tstate = fc_thread_enter()
+        wk = thread_work(fw, iw, &d)
+        if not shared:
+            for blk in prange(d.nblocks, schedule="dynamic"):
+                p0 = blk * d.block
+                p1 = p0 + d.block if p0 + d.block < d.P else d.P
+                grad_weight_block(&g, &d, xp, gyp, gwp, p0, p1, wk)
+        else:
+            for it in prange(B, schedule="dynamic"):
+                memset(pp + it * wsize, 0, wsize * sizeof(floating))
+                for blk in range(it * d.nblocks // B, (it + 1) * d.nblocks // B):
+                    p0 = blk * d.block
+                    p1 = p0 + d.block if p0 + d.block < d.P else d.P
+                    grad_weight_block(&g, &d, xp, gyp, pp + it * wsize, p0, p1, wk)
+        fc_thread_exit(tstate)

@@ -1,0 +1,456 @@
+"""Unshared (locally connected) and tiled convolution and their adjoints.
+
+``tiled_conv`` is the general case: output position ``p`` uses the kernel
+``w[p % T]`` of a weight ``(*T, C_out, C_in, *K)``.  ``local_conv`` is
+``T = S_out`` (every output position has its own kernel); ``T = (1, ..., 1)``
+is :func:`fastconv.conv` without groups.  The geometry is a ``ConvGeometry``,
+the argument policy that of :mod:`fastconv.conv`, and the engine
+(``_ext/_local.pyx``) packs patches with the conv engine's fc_im2col.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+
+from fastconv import _padding, _threads
+from fastconv._engine import BUCKET_BYTES, MAX_BUCKETS, TILE_BYTES
+from fastconv._ext import _local
+from fastconv._geometry import ConvGeometry
+from fastconv._threads import resolve_workers
+from fastconv.conv import (
+    _as_real_array, _as_shape, _bias, _channels_first, _check_out, _deliver, _dtypes,
+    _engine_input, _is_batched, _shape_in_layout,
+)
+
+__all__ = ["local_conv", "local_conv_grad_input", "local_conv_grad_weight",
+           "tiled_conv", "tiled_conv_grad_input", "tiled_conv_grad_weight"]
+
+_INT_MAX = 2**31 - 1  # BLAS dimensions are C ints
+# At least this many (position, sample) columns per GEMM when the batch allows.
+_MIN_COLUMNS = 8
+
+
+@dataclass(frozen=True)
+class _LocalPlan:
+    """What the drivers of ``_ext/_local.pyx`` read (see ``make_geom``)."""
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    in_spatial: tuple     # as the engine sees it (explicit padding applied)
+    out_spatial: tuple
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    pad_lo: tuple         # implicit zero padding, low side
+    tiles: tuple          # T
+    tile: int             # positions per packed chunk
+    nb: int               # samples per packed chunk
+    block: int            # positions per block (whole outer rows)
+    shared: bool          # do blocks share weight classes (T < S_out somewhere)?
+    buckets: int          # grad_weight partial sums when shared
+    threads: int
+
+    def workspaces(self, dtype):
+        per_thread = 2 * self.nb * self.in_channels * prod(self.kernel) * self.tile \
+            + self.nb * self.out_channels * self.tile
+        return (np.empty(self.threads * per_thread, dtype),
+                np.empty(self.threads * 2 * self.tile, np.int64))
+
+
+def _make_plan(geom, batch, tiles, threads):
+    out = geom.out_spatial
+    P = prod(out)
+    ck = geom.in_channels * prod(geom.kernel)
+    per_sample = max(ck, 1) * 8  # bytes of one patch column (float64 keeps plans dtype-free)
+    nb = max(1, min(batch, TILE_BYTES // (per_sample * _MIN_COLUMNS)))
+    tile = max(1, min(P, TILE_BYTES // (nb * per_sample)))
+    # Blocks of whole outer rows; two blocks apart never share input rows:
+    # (rows + 1) * stride > dilation * (k - 1) on the outermost axis.
+    halo = geom.dilation[0] * (geom.kernel[0] - 1)
+    inner = max(prod(out[1:]), 1)
+    rows = max(halo // geom.stride[0] + 1, -(-tile // inner))
+    block = rows * inner
+    shared = any(t < o for t, o in zip(tiles, out))
+    nblocks = -(-P // block)
+    wbytes = max(1, prod(tiles) * geom.out_channels * ck * 8)
+    buckets = max(1, min(nblocks, MAX_BUCKETS, BUCKET_BYTES // wbytes)) if shared else 1
+    for dim in (ck, geom.out_channels, tile * nb):
+        if dim > _INT_MAX:
+            raise ValueError(f"a matrix dimension of this convolution ({dim}) exceeds the "
+                             f"BLAS integer range; split the input")
+    return _LocalPlan(batch, geom.in_channels, geom.out_channels, geom.padded_spatial, out,
+                      geom.kernel, geom.stride, geom.dilation,
+                      tuple(lo for lo, _ in geom.implicit_pad), tuple(tiles), tile, nb, block,
+                      shared, buckets, threads)
+
+
+def _weight_parts(shape, name, kind):
+    """(d, T, C_out, C_in, K) of a local/tiled weight shape."""
+    layout = "(*S_out, C_out, C_in, *K)" if kind == "local" else "(*T, C_out, C_in, *K)"
+    if len(shape) < 4 or len(shape) % 2:
+        raise ValueError(f"{name} must have shape {layout} with d >= 1 spatial dimensions "
+                         f"(2d + 2 axes), got shape {tuple(shape)}")
+    d = (len(shape) - 2) // 2
+    tiles, kernel = tuple(shape[:d]), tuple(shape[d + 2:])
+    if any(k < 1 for k in kernel):
+        raise ValueError(f"{name} kernel sizes must be >= 1, got shape {tuple(shape)}")
+    if kind == "tiled" and any(t < 1 for t in tiles):
+        raise ValueError(f"{name} tile sizes T must be >= 1, got shape {tuple(shape)}")
+    return d, tiles, shape[d], shape[d + 1], kernel
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One local/tiled convolution: geometry, batch, layout and weight classes."""
+
+    geom: ConvGeometry
+    batch: int
+    tiles: tuple
+    batched: bool
+    channels_last: bool
+    compute: np.dtype
+    result: np.dtype
+    threads: int
+
+    def plan(self):
+        return _make_plan(self.geom, self.batch, self.tiles, self.threads)
+
+    @property
+    def weight_shape(self):
+        g = self.geom
+        return self.tiles + (g.out_channels, g.in_channels) + g.kernel
+
+    @property
+    def out_shape(self):
+        g = self.geom
+        return _shape_in_layout((self.batch, g.out_channels) + g.out_spatial,
+                                self.channels_last, self.batched)
+
+    @property
+    def in_shape(self):
+        g = self.geom
+        return _shape_in_layout((self.batch, g.in_channels) + g.in_spatial,
+                                self.channels_last, self.batched)
+
+    def check_grad_out(self, gy):
+        if gy.shape != self.out_shape:
+            raise ValueError(f"grad_out has shape {gy.shape}, but this convolution's output "
+                             f"has shape {self.out_shape}")
+
+
+def _problem(kind, in_shape_cf, batched, w_shape, w_name, stride, padding, dilation,
+             padding_mode, channels_last, workers, dtype_arrays):
+    """Validate a call; ``in_shape_cf`` is the batched, channels-first input shape."""
+    d, tiles, c_out, c_in, kernel = _weight_parts(w_shape, w_name, kind)
+    if len(in_shape_cf) != d + 2:
+        raise ValueError(f"the input has {len(in_shape_cf) - 2} spatial dimensions but "
+                         f"{w_name} of shape {tuple(w_shape)} has {d}")
+    if any(s < 0 for s in in_shape_cf):
+        raise ValueError(f"input_shape must be non-negative, got {in_shape_cf}")
+    geom = ConvGeometry.create(in_shape_cf[2:], kernel, in_channels=in_shape_cf[1],
+                               out_channels=c_out, stride=stride, padding=padding,
+                               dilation=dilation, padding_mode=padding_mode)
+    if c_in != geom.in_channels:
+        raise ValueError(f"the input has {geom.in_channels} channels but {w_name} of shape "
+                         f"{tuple(w_shape)} expects {c_in}")
+    if kind == "local" and tiles != geom.out_spatial:
+        raise ValueError(f"{w_name} of shape {tuple(w_shape)} has kernels for output positions "
+                         f"{tiles}, but this convolution's output is {geom.out_spatial}")
+    compute, result = _dtypes(*dtype_arrays)
+    return _Problem(geom, in_shape_cf[0], tiles, batched, bool(channels_last), compute, result,
+                    resolve_workers(workers))
+
+
+def _flat(a):
+    return a.reshape(-1)
+
+
+_registered = False
+
+
+def _blas_ready():
+    """Hand this extension the BLAS thread-local setters (once per process)."""
+    global _registered
+    if not _registered:
+        _local.register_blas_threads_local(_threads.blas_local_setters())
+        _registered = True
+    return _threads.blas_single_threaded()
+
+
+# -- the three faces on channels-first, batched arrays -----------------------
+
+def _forward(pb, x_cf, w, tied, untied):
+    g = pb.geom
+    y = np.empty((pb.batch, g.out_channels) + g.out_spatial, pb.compute)
+    if y.size == 0:
+        return y
+    if g.in_channels == 0:
+        y[...] = 0 if tied is None else tied.reshape((-1,) + (1,) * g.ndim)
+    else:
+        plan = pb.plan()
+        b = np.empty(0, pb.compute) if tied is None else tied
+        with _blas_ready():
+            _local.forward(plan, _flat(_engine_input(g, x_cf, pb.compute)),
+                           _flat(np.ascontiguousarray(w, pb.compute)), b, _flat(y),
+                           *plan.workspaces(pb.compute))
+    if untied is not None:
+        y += untied
+    return y
+
+
+def _grad_input(pb, gy_cf, w):
+    g = pb.geom
+    gx = np.zeros((pb.batch, g.in_channels) + g.padded_spatial, pb.compute)
+    if gy_cf.size and gx.size:
+        plan = pb.plan()
+        with _blas_ready():
+            _local.grad_input(plan, _flat(np.ascontiguousarray(gy_cf, pb.compute)),
+                              _flat(np.ascontiguousarray(w, pb.compute)), _flat(gx),
+                              *plan.workspaces(pb.compute))
+    if g.padding_mode != "zeros":
+        gx = _padding.pad_adjoint(gx, g.in_spatial, g.pad, g.padding_mode)
+    return gx
+
+
+def _grad_weight(pb, x_cf, gy_cf):
+    gw = np.zeros(pb.weight_shape, pb.compute)
+    if gy_cf.size and gw.size:
+        plan = pb.plan()
+        partial = np.empty(plan.buckets * gw.size if plan.buckets > 1 else 0, pb.compute)
+        with _blas_ready():
+            _local.grad_weight(plan, _flat(_engine_input(pb.geom, x_cf, pb.compute)),
+                               _flat(np.ascontiguousarray(gy_cf, pb.compute)), _flat(gw),
+                               partial if partial.size else _flat(gw),
+                               *plan.workspaces(pb.compute))
+        if partial.size:  # bucket sums, added in bucket order
+            np.sum(partial.reshape(plan.buckets, -1), axis=0, out=_flat(gw))
+    return gw
+
+
+# -- public API (shared by the local and tiled names) ------------------------
+
+def _run_forward(kind, x, w, bias, stride, padding, dilation, padding_mode, channels_last,
+                 out, workers):
+    x = _as_real_array(x, "x")
+    w = _as_real_array(w, "w")
+    d = _weight_parts(w.shape, "w", kind)[0]
+    batched = _is_batched(x.ndim, d, "x", x.shape)
+    x_cf = _channels_first(x if batched else x[None], channels_last)
+    pb = _problem(kind, x_cf.shape, batched, w.shape, "w", stride, padding, dilation,
+                  padding_mode, channels_last, workers, (x, w))
+    tied, untied = _bias(bias, pb.geom, pb.compute)
+    _check_out(out, pb.out_shape, pb.result)
+    y = _forward(pb, x_cf, w, tied, untied)
+    return _deliver(y, out, pb.result, pb.channels_last, batched)
+
+
+def _run_grad_input(kind, grad_out, w, input_shape, stride, padding, dilation, padding_mode,
+                    channels_last, out, workers):
+    gy = _as_real_array(grad_out, "grad_out")
+    w = _as_real_array(w, "w")
+    d = _weight_parts(w.shape, "w", kind)[0]
+    input_shape = _as_shape(input_shape, "input_shape")
+    batched = _is_batched(len(input_shape), d, "input_shape", input_shape)
+    shape_cf = input_shape if batched else (1,) + input_shape
+    if channels_last:
+        shape_cf = (shape_cf[0], shape_cf[-1]) + tuple(shape_cf[1:-1])
+    pb = _problem(kind, shape_cf, batched, w.shape, "w", stride, padding, dilation,
+                  padding_mode, channels_last, workers, (gy, w))
+    pb.check_grad_out(gy)
+    _check_out(out, input_shape, pb.result)
+    gy_cf = _channels_first(gy if batched else gy[None], channels_last)
+    gx = _grad_input(pb, gy_cf, w)
+    return _deliver(gx, out, pb.result, pb.channels_last, batched)
+
+
+def _run_grad_weight(kind, x, grad_out, weight_shape, stride, padding, dilation, padding_mode,
+                     channels_last, out, workers):
+    x = _as_real_array(x, "x")
+    gy = _as_real_array(grad_out, "grad_out")
+    weight_shape = _as_shape(weight_shape, "weight_shape")
+    if any(s < 0 for s in weight_shape):
+        raise ValueError(f"weight_shape must be non-negative, got {weight_shape}")
+    d = _weight_parts(weight_shape, "weight_shape", kind)[0]
+    batched = _is_batched(x.ndim, d, "x", x.shape)
+    x_cf = _channels_first(x if batched else x[None], channels_last)
+    pb = _problem(kind, x_cf.shape, batched, weight_shape, "weight_shape", stride, padding,
+                  dilation, padding_mode, channels_last, workers, (x, gy))
+    pb.check_grad_out(gy)
+    _check_out(out, weight_shape, pb.result)
+    gy_cf = _channels_first(gy if batched else gy[None], channels_last)
+    gw = _grad_weight(pb, x_cf, gy_cf)
+    if out is not None:
+        np.copyto(out, gw, casting="unsafe")
+        return out
+    return gw.astype(pb.result, copy=False)
+
+
+_COMMON = """stride, dilation : int or sequence of d ints
+    padding : int, d ints, d (lo, hi) pairs, "valid", "same" or "full"
+        As :func:`fastconv.conv`.
+    padding_mode : "zeros", "reflect", "replicate", "circular" or "mean"
+        As :func:`fastconv.conv`; the adjoints fold the padding back.
+    channels_last : bool
+        Data (input, output, grad_out) is (N, *S, C); the weight layout never changes.
+    out : ndarray, optional
+        Exact shape and dtype, writeable, C-contiguous in the chosen layout.
+    workers : None, int > 0 or -1
+        Threads, as for :func:`fastconv.conv`.  Results do not depend on it."""
+
+
+def local_conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, padding_mode="zeros",
+               channels_last=False, out=None, workers=None):
+    """Unshared (locally connected) convolution: every output position has its own kernel.
+
+    ``y[n, o, p] = bias[o] + sum_{c, t} w[p, o, c, t] * xpad[n, c, p*stride + t*dilation]``
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
+    w : array_like, shape (*S_out, C_out, C_in, *K)
+        One (C_out, C_in, *K) kernel per output position; d = (w.ndim - 2) / 2
+        and ``S_out`` must be this convolution's output size.
+    bias : array_like, shape (C_out,) or untied (C_out, *S_out), optional
+    {common}
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, *S_out), dtype ``np.result_type(x, w, np.float32)``
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric input.
+    ValueError
+        Inconsistent shapes or parameters.
+
+    See Also
+    --------
+    tiled_conv : kernels repeating with a period T; ``local_conv`` is ``T = S_out``.
+    """
+    return _run_forward("local", x, w, bias, stride, padding, dilation, padding_mode,
+                        channels_last, out, workers)
+
+
+def tiled_conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, padding_mode="zeros",
+               channels_last=False, out=None, workers=None):
+    """Tiled convolution: the kernel of output position ``p`` is ``w[p % T]``.
+
+    ``y[n, o, p] = bias[o] + sum_{c, t} w[p % T, o, c, t] * xpad[n, c, p*stride + t*dilation]``
+
+    ``T = (1, ..., 1)`` is :func:`fastconv.conv` (``groups=1``); ``T = S_out`` is
+    :func:`local_conv`; any T >= 1 works (T larger than S_out leaves kernels unused).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
+    w : array_like, shape (*T, C_out, C_in, *K)
+    bias : array_like, shape (C_out,) or untied (C_out, *S_out), optional
+    {common}
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, *S_out), dtype ``np.result_type(x, w, np.float32)``
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric input.
+    ValueError
+        Inconsistent shapes or parameters.
+    """
+    return _run_forward("tiled", x, w, bias, stride, padding, dilation, padding_mode,
+                        channels_last, out, workers)
+
+
+def local_conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1,
+                          padding_mode="zeros", channels_last=False, out=None, workers=None):
+    """Gradient of :func:`local_conv` w.r.t. its input (its exact adjoint).
+
+    Parameters
+    ----------
+    grad_out : array_like, the shape of the output
+    w : array_like, shape (*S_out, C_out, C_in, *K)
+    input_shape : sequence of ints
+        The whole shape of ``x`` in the chosen layout (batched or unbatched).
+    {common}
+
+    Returns
+    -------
+    grad_x : ndarray, shape ``input_shape``, dtype ``np.result_type(grad_out, w, np.float32)``
+    """
+    return _run_grad_input("local", grad_out, w, input_shape, stride, padding, dilation,
+                           padding_mode, channels_last, out, workers)
+
+
+def tiled_conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1,
+                          padding_mode="zeros", channels_last=False, out=None, workers=None):
+    """Gradient of :func:`tiled_conv` w.r.t. its input (its exact adjoint).
+
+    Parameters
+    ----------
+    grad_out : array_like, the shape of the output
+    w : array_like, shape (*T, C_out, C_in, *K)
+    input_shape : sequence of ints
+        The whole shape of ``x`` in the chosen layout (batched or unbatched).
+    {common}
+
+    Returns
+    -------
+    grad_x : ndarray, shape ``input_shape``, dtype ``np.result_type(grad_out, w, np.float32)``
+    """
+    return _run_grad_input("tiled", grad_out, w, input_shape, stride, padding, dilation,
+                           padding_mode, channels_last, out, workers)
+
+
+def local_conv_grad_weight(x, grad_out, weight_shape, *, stride=1, padding=0, dilation=1,
+                           padding_mode="zeros", channels_last=False, out=None, workers=None):
+    """Gradient of :func:`local_conv` w.r.t. its weight.
+
+    ``gw[p, o, c, t] = sum_n grad_out[n, o, p] * xpad[n, c, p*stride + t*dilation]``
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
+    grad_out : array_like, the shape of the output
+    weight_shape : sequence of ints, (*S_out, C_out, C_in, *K)
+    {common}
+
+    Returns
+    -------
+    grad_w : ndarray, shape ``weight_shape``, dtype ``np.result_type(x, grad_out, np.float32)``
+    """
+    return _run_grad_weight("local", x, grad_out, weight_shape, stride, padding, dilation,
+                            padding_mode, channels_last, out, workers)
+
+
+def tiled_conv_grad_weight(x, grad_out, weight_shape, *, stride=1, padding=0, dilation=1,
+                           padding_mode="zeros", channels_last=False, out=None, workers=None):
+    """Gradient of :func:`tiled_conv` w.r.t. its weight.
+
+    ``gw[r, o, c, t]`` sums, over samples and over the output positions p with
+    ``p % T == r``, ``grad_out[n, o, p] * xpad[n, c, p*stride + t*dilation]``, in
+    an order fixed by the shapes (bitwise the same whatever ``workers`` is).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
+    grad_out : array_like, the shape of the output
+    weight_shape : sequence of ints, (*T, C_out, C_in, *K)
+    {common}
+
+    Returns
+    -------
+    grad_w : ndarray, shape ``weight_shape``, dtype ``np.result_type(x, grad_out, np.float32)``
+    """
+    return _run_grad_weight("tiled", x, grad_out, weight_shape, stride, padding, dilation,
+                            padding_mode, channels_last, out, workers)
+
+
+for _f in (local_conv, tiled_conv, local_conv_grad_input, tiled_conv_grad_input,
+           local_conv_grad_weight, tiled_conv_grad_weight):
+    _f.__doc__ = _f.__doc__.replace("{common}", _COMMON)
