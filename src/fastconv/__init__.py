@@ -11,6 +11,13 @@ from fastconv.conv import (
     conv_transpose, conv_transpose1d, conv_transpose2d, conv_transpose3d,
     conv_grad_input, conv_grad_weight, conv_grad_bias, conv_vjp,
 )
+from fastconv.pool import (
+    max_pool, avg_pool, max_pool_grad, avg_pool_grad, global_avg_pool, global_max_pool,
+)
+from fastconv.local import (
+    local_conv, local_conv_grad_input, local_conv_grad_weight,
+    tiled_conv, tiled_conv_grad_input, tiled_conv_grad_weight,
+)
 
 __version__ = "0.1.0"
 
@@ -19,4 +26,8 @@ __all__ = [
     "conv_transpose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "conv_vjp",
     "show_config", "get_num_threads", "set_num_threads", "threads",
+    "max_pool", "avg_pool", "max_pool_grad", "avg_pool_grad", "global_avg_pool",
+    "global_max_pool",
+    "local_conv", "local_conv_grad_input", "local_conv_grad_weight",
+    "tiled_conv", "tiled_conv_grad_input", "tiled_conv_grad_weight",
 ]
