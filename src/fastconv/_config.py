@@ -13,7 +13,7 @@ def config():
 
     import fastconv
     from fastconv import _threads
-    from fastconv._ext import _runtime
+    from fastconv._ext import _direct, _implicit, _runtime
 
     return {
         "fastconv": fastconv.__version__,
@@ -27,7 +27,7 @@ def config():
         "cpus": _threads.cpu_count(),
         "blas": [f"{b['internal_api']} {b['version']} ({b['filepath']})"
                  for b in _threads.blas_info()] or ["unknown (threadpoolctl not installed)"],
-        "simd": "generic C (compiler auto-vectorised)",
+        "simd": f"implicit GEMM: {_implicit.isa()}; direct kernels: {_direct.isa()}",
     }
 
 
