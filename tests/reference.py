@@ -689,3 +689,193 @@ def _strategies():
 def conv_cases(**kw):
     """Hypothesis strategy of ``Case`` objects (see ``_strategies``)."""
     return _strategies()(**kw)
+
+
+# --------------------------------------------------------------------------
+# pooling (torch.nn.functional.max_poolNd / avg_poolNd semantics)
+# --------------------------------------------------------------------------
+def pool_out_size(n, k, stride, dilation, lo, hi, ceil_mode):
+    """torch's pooling output length; with ceil_mode the last window must
+    start inside the input or its low padding."""
+    span = n + lo + hi - dilation * (k - 1) - 1
+    if span < 0:
+        return 0
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= n + lo:
+        out -= 1
+    return out
+
+
+def _pool_windows(spatial, kernel, stride, pairs, dilation, ceil_mode):
+    """Yield (output position, tuple of per-axis input index arrays of the
+    window's taps that fall inside the input, in row-major tap order)."""
+    d = len(spatial)
+    out = tuple(pool_out_size(n, k, s, dl, lo, hi, ceil_mode)
+                for n, k, s, dl, (lo, hi) in zip(spatial, kernel, stride, dilation, pairs))
+    for pos in itertools.product(*(range(o) for o in out)):
+        taps = [tap for tap in itertools.product(*(range(k) for k in kernel))
+                if all(0 <= pos[j] * stride[j] + tap[j] * dilation[j] - pairs[j][0] < spatial[j]
+                       for j in range(d))]
+        idx = tuple(np.array([pos[j] * stride[j] + t[j] * dilation[j] - pairs[j][0]
+                              for t in taps], dtype=np.int64) for j in range(d))
+        yield pos, idx
+
+
+def max_pool(x, kernel, stride, pairs, dilation=1, ceil_mode=False):
+    """(y, indices) of torch's max pooling on a channels-first batched array.
+
+    Each window is read in row-major tap order; the index is that of the last
+    NaN if the window holds one, else of the first maximum; an empty window
+    gives -inf and -1."""
+    x = np.asarray(x, dtype=F64)
+    d = x.ndim - 2
+    kernel, stride, dilation = as_tuple(kernel, d), as_tuple(stride, d), as_tuple(dilation, d)
+    spatial = x.shape[2:]
+    out = tuple(pool_out_size(n, k, s, dl, lo, hi, ceil_mode)
+                for n, k, s, dl, (lo, hi) in zip(spatial, kernel, stride, dilation, pairs))
+    y = np.full(x.shape[:2] + out, -np.inf)
+    ind = np.full(x.shape[:2] + out, -1, dtype=np.int64)
+    for pos, idx in _pool_windows(spatial, kernel, stride, pairs, dilation, ceil_mode):
+        if idx[0].size == 0:
+            continue
+        vals = x[(slice(None), slice(None)) + idx]          # (N, C, taps)
+        flat = np.ravel_multi_index(idx, spatial)
+        nan = np.isnan(vals)
+        last_nan = vals.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+        first_max = np.argmax(np.where(nan, -np.inf, vals), axis=-1)
+        pick = np.where(nan.any(axis=-1), last_nan, first_max)
+        y[(slice(None), slice(None)) + pos] = np.take_along_axis(vals, pick[..., None], -1)[..., 0]
+        ind[(slice(None), slice(None)) + pos] = flat[pick]
+    return y, ind
+
+
+def max_pool_grad(grad_out, x, kernel, stride, pairs, dilation=1, ceil_mode=False):
+    """grad_out added at the indices of ``max_pool`` (per (n, c) plane)."""
+    x = np.asarray(x, dtype=F64)
+    _, ind = max_pool(x, kernel, stride, pairs, dilation, ceil_mode)
+    n, c = x.shape[:2]
+    gx = np.zeros((n, c, int(np.prod(x.shape[2:]))))
+    g = np.asarray(grad_out, dtype=F64).reshape(n, c, -1)
+    ind = ind.reshape(n, c, -1)
+    for i in range(n):
+        for j in range(c):
+            keep = ind[i, j] >= 0
+            np.add.at(gx[i, j], ind[i, j][keep], g[i, j][keep])
+    return gx.reshape(x.shape)
+
+
+def _avg_boxes(spatial, kernel, stride, pairs, ceil_mode, count_include_pad):
+    """Yield (output position, clipped window slices, divisor) as torch counts:
+    the window is clipped to the padded input for the divisor with padding,
+    to the input itself for the sum (and the divisor without padding)."""
+    out = tuple(pool_out_size(n, k, s, 1, lo, hi, ceil_mode)
+                for n, k, s, (lo, hi) in zip(spatial, kernel, stride, pairs))
+    for pos in itertools.product(*(range(o) for o in out)):
+        box, padded, inner = [], 1, 1
+        for p, n, k, s, (lo, hi) in zip(pos, spatial, kernel, stride, pairs):
+            start = p * s - lo
+            end = min(start + k, n + hi)
+            padded *= end - start
+            a, b = max(start, 0), min(end, n)
+            inner *= b - a
+            box.append(slice(a, b))
+        yield pos, tuple(box), (padded if count_include_pad else inner)
+
+
+def avg_pool(x, kernel, stride, pairs, ceil_mode=False, count_include_pad=True):
+    x = np.asarray(x, dtype=F64)
+    d = x.ndim - 2
+    kernel, stride = as_tuple(kernel, d), as_tuple(stride, d)
+    spatial = x.shape[2:]
+    out = tuple(pool_out_size(n, k, s, 1, lo, hi, ceil_mode)
+                for n, k, s, (lo, hi) in zip(spatial, kernel, stride, pairs))
+    y = np.zeros(x.shape[:2] + out)
+    axes = tuple(range(2, x.ndim))
+    for pos, box, div in _avg_boxes(spatial, kernel, stride, pairs, ceil_mode,
+                                    count_include_pad):
+        y[(slice(None), slice(None)) + pos] = x[(slice(None), slice(None)) + box].sum(axis=axes) / div
+    return y
+
+
+def avg_pool_grad(grad_out, input_shape, kernel, stride, pairs, ceil_mode=False,
+                  count_include_pad=True):
+    g = np.asarray(grad_out, dtype=F64)
+    d = len(input_shape) - 2
+    kernel, stride = as_tuple(kernel, d), as_tuple(stride, d)
+    gx = np.zeros(input_shape)
+    for pos, box, div in _avg_boxes(input_shape[2:], kernel, stride, pairs, ceil_mode,
+                                    count_include_pad):
+        sel = (slice(None), slice(None)) + box
+        gx[sel] += (g[(slice(None), slice(None)) + pos] / div).reshape(
+            g.shape[:2] + (1,) * d)
+    return gx
+
+
+# --------------------------------------------------------------------------
+# unshared (local) and tiled convolution: kernel of output position p = w[p % T]
+# --------------------------------------------------------------------------
+def _tiled_windows(xp_spatial, kernel, stride, dilation, out):
+    """Yield (output position, slices of its window in the padded input)."""
+    for pos in itertools.product(*(range(o) for o in out)):
+        yield pos, tuple(slice(p * s, p * s + dl * (k - 1) + 1, dl)
+                         for p, k, s, dl in zip(pos, kernel, stride, dilation))
+
+
+def _tiled_setup(x_shape, w_shape, stride, padding, dilation):
+    d = (len(w_shape) - 2) // 2
+    tiles, kernel = tuple(w_shape[:d]), tuple(w_shape[d + 2:])
+    stride, dilation = as_tuple(stride, d), as_tuple(dilation, d)
+    pairs = pad_pairs(padding, x_shape[2:], kernel, stride, dilation)
+    out = conv_output_spatial(x_shape[2:], kernel, stride, pairs, dilation)
+    return d, tiles, kernel, stride, dilation, pairs, out
+
+
+def tiled_conv(x, w, bias=None, stride=1, padding=0, dilation=1, padding_mode="zeros"):
+    """y[n, o, p] = bias + sum_{c,t} w[p % T, o, c, t] xpad[n, c, p*s + t*dl];
+    x (N, C_in, *S), w (*T, C_out, C_in, *K); bias (C_out,) or (C_out, *S_out)."""
+    x = np.asarray(x, dtype=F64)
+    w = np.asarray(w, dtype=F64)
+    d, tiles, kernel, stride, dilation, pairs, out = _tiled_setup(x.shape, w.shape, stride,
+                                                                  padding, dilation)
+    xp = pad(x, pairs, padding_mode)
+    y = np.zeros((x.shape[0], w.shape[d]) + out)
+    for pos, win in _tiled_windows(xp.shape[2:], kernel, stride, dilation, out):
+        wk = w[tuple(p % t for p, t in zip(pos, tiles))]            # (C_out, C_in, *K)
+        patch = xp[(slice(None), slice(None)) + win]                # (N, C_in, *K)
+        y[(slice(None), slice(None)) + pos] = np.tensordot(
+            patch, wk, axes=(list(range(1, d + 2)), list(range(1, d + 2))))
+    if bias is not None:
+        b = np.asarray(bias, dtype=F64)
+        y += b.reshape(b.shape + (1,) * d) if b.ndim == 1 else b
+    return y
+
+
+def tiled_conv_grad_input(grad_out, w, input_shape, stride=1, padding=0, dilation=1,
+                          padding_mode="zeros"):
+    g = np.asarray(grad_out, dtype=F64)
+    w = np.asarray(w, dtype=F64)
+    d, tiles, kernel, stride, dilation, pairs, out = _tiled_setup(input_shape, w.shape, stride,
+                                                                  padding, dilation)
+    padded = tuple(input_shape[:2]) + tuple(n + lo + hi for n, (lo, hi)
+                                            in zip(input_shape[2:], pairs))
+    gp = np.zeros(padded)
+    for pos, win in _tiled_windows(padded[2:], kernel, stride, dilation, out):
+        wk = w[tuple(p % t for p, t in zip(pos, tiles))]
+        gp[(slice(None), slice(None)) + win] += np.tensordot(
+            g[(slice(None), slice(None)) + pos], wk, axes=([1], [0]))
+    return pad_adjoint(gp, input_shape[2:], pairs, padding_mode)
+
+
+def tiled_conv_grad_weight(x, grad_out, weight_shape, stride=1, padding=0, dilation=1,
+                           padding_mode="zeros"):
+    x = np.asarray(x, dtype=F64)
+    g = np.asarray(grad_out, dtype=F64)
+    d, tiles, kernel, stride, dilation, pairs, out = _tiled_setup(x.shape, weight_shape, stride,
+                                                                  padding, dilation)
+    xp = pad(x, pairs, padding_mode)
+    gw = np.zeros(weight_shape)
+    for pos, win in _tiled_windows(xp.shape[2:], kernel, stride, dilation, out):
+        cls = tuple(p % t for p, t in zip(pos, tiles))
+        gw[cls] += np.tensordot(g[(slice(None), slice(None)) + pos],
+                                xp[(slice(None), slice(None)) + win], axes=([0], [0]))
+    return gw

@@ -142,20 +142,20 @@ class _Problem:
                              f"has shape {self.out_shape}")
 
 
-def _problem(kind, in_shape_cf, batched, w_shape, w_name, stride, padding, dilation,
+def _problem(kind, in_name, in_shape_cf, batched, w_shape, w_name, stride, padding, dilation,
              padding_mode, channels_last, workers, dtype_arrays):
     """Validate a call; ``in_shape_cf`` is the batched, channels-first input shape."""
     d, tiles, c_out, c_in, kernel = _weight_parts(w_shape, w_name, kind)
     if len(in_shape_cf) != d + 2:
-        raise ValueError(f"the input has {len(in_shape_cf) - 2} spatial dimensions but "
+        raise ValueError(f"{in_name} has {len(in_shape_cf) - 2} spatial dimensions but "
                          f"{w_name} of shape {tuple(w_shape)} has {d}")
     if any(s < 0 for s in in_shape_cf):
-        raise ValueError(f"input_shape must be non-negative, got {in_shape_cf}")
+        raise ValueError(f"{in_name} must be non-negative, got {in_shape_cf}")
     geom = ConvGeometry.create(in_shape_cf[2:], kernel, in_channels=in_shape_cf[1],
                                out_channels=c_out, stride=stride, padding=padding,
                                dilation=dilation, padding_mode=padding_mode)
     if c_in != geom.in_channels:
-        raise ValueError(f"the input has {geom.in_channels} channels but {w_name} of shape "
+        raise ValueError(f"{in_name} has {geom.in_channels} channels but {w_name} of shape "
                          f"{tuple(w_shape)} expects {c_in}")
     if kind == "local" and tiles != geom.out_spatial:
         raise ValueError(f"{w_name} of shape {tuple(w_shape)} has kernels for output positions "
@@ -240,7 +240,7 @@ def _run_forward(kind, x, w, bias, stride, padding, dilation, padding_mode, chan
     d = _weight_parts(w.shape, "w", kind)[0]
     batched = _is_batched(x.ndim, d, "x", x.shape)
     x_cf = _channels_first(x if batched else x[None], channels_last)
-    pb = _problem(kind, x_cf.shape, batched, w.shape, "w", stride, padding, dilation,
+    pb = _problem(kind, "x", x_cf.shape, batched, w.shape, "w", stride, padding, dilation,
                   padding_mode, channels_last, workers, (x, w))
     tied, untied = _bias(bias, pb.geom, pb.compute)
     _check_out(out, pb.out_shape, pb.result)
@@ -258,7 +258,7 @@ def _run_grad_input(kind, grad_out, w, input_shape, stride, padding, dilation, p
     shape_cf = input_shape if batched else (1,) + input_shape
     if channels_last:
         shape_cf = (shape_cf[0], shape_cf[-1]) + tuple(shape_cf[1:-1])
-    pb = _problem(kind, shape_cf, batched, w.shape, "w", stride, padding, dilation,
+    pb = _problem(kind, "input_shape", shape_cf, batched, w.shape, "w", stride, padding, dilation,
                   padding_mode, channels_last, workers, (gy, w))
     pb.check_grad_out(gy)
     _check_out(out, input_shape, pb.result)
@@ -277,7 +277,7 @@ def _run_grad_weight(kind, x, grad_out, weight_shape, stride, padding, dilation,
     d = _weight_parts(weight_shape, "weight_shape", kind)[0]
     batched = _is_batched(x.ndim, d, "x", x.shape)
     x_cf = _channels_first(x if batched else x[None], channels_last)
-    pb = _problem(kind, x_cf.shape, batched, weight_shape, "weight_shape", stride, padding,
+    pb = _problem(kind, "x", x_cf.shape, batched, weight_shape, "weight_shape", stride, padding,
                   dilation, padding_mode, channels_last, workers, (x, gy))
     pb.check_grad_out(gy)
     _check_out(out, weight_shape, pb.result)
