@@ -837,7 +837,8 @@ def main(argv=None) -> int:
         return 0
 
     layers = _select_layers(args.layers)
-    if not layers:
+    op_rows = _select_op_rows(args.layers)
+    if not layers and not op_rows:
         log(f"no layer matches --layers {args.layers!r}; names: "
             + ", ".join(l.name for l in SUITE))
         return 2
@@ -917,6 +918,7 @@ def main(argv=None) -> int:
                             s == "WRONG" for s in cell.status.values()):
                         failed = True
                     log(_row(cell, peers))
+        failed |= run_op_rows(op_rows, args.faces, dtypes, settings, peers, log, wall)
     except KeyboardInterrupt:
         log("interrupted; summary of the cells done so far")
     finally:
@@ -935,6 +937,155 @@ def main(argv=None) -> int:
     if args.plot:
         plot_cells(cells, peers, args.plot, log)
     return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------
+# Pooling and unshared convolution (DESIGN.md 1.2, 1.3)
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OpRow:
+    """One timed call of a non-conv operation, against its reference peers.
+
+    ``build(dtype, quick, torch_module_or_None)`` returns ``(fastconv_run,
+    {peer: run})``; a peer named ``"torch"`` is checked against fastconv's
+    result, any other (e.g. ``"conv"``: the convolution of the same shapes)
+    is a yardstick and is not.
+    """
+
+    name: str
+    face: str          # which --faces it belongs to: fwd, dX or dW
+    what: str
+    build: Callable
+
+
+def _pool_row_builder(op, face):
+    def build(dtype, quick, torch):
+        import fastconv
+
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2 if quick else 8, 64, 112, 112)).astype(dtype)
+        k, s = (3, 2) if op == "max" else (2, 2)
+        fwd = fastconv.max_pool if op == "max" else fastconv.avg_pool
+        y = fwd(x, k, s)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        peers = {}
+        tx = tg = None
+        if torch is not None:
+            tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+            F = torch.nn.functional
+        if face == "fwd":
+            run = lambda: fwd(x, k, s)  # noqa: E731
+            if torch is not None:
+                tf = F.max_pool2d if op == "max" else F.avg_pool2d
+                peers["torch"] = lambda: tf(tx, k, s).numpy()
+        elif op == "avg":
+            run = lambda: fastconv.avg_pool_grad(g, x.shape, k, s)  # noqa: E731
+            if torch is not None:
+                bwd = torch.ops.aten.avg_pool2d_backward
+                peers["torch"] = lambda: bwd(tg, tx, [k, k], [s, s], [0, 0], False, True,
+                                             None).numpy()
+        else:
+            # torch's backward reads the indices its forward saved; fastconv's
+            # takes them too ("grad") or recomputes the arg-max ("grad_recompute")
+            _, idx = fastconv.max_pool(x, k, s, return_indices=True)
+            if op == "max_recompute":
+                run = lambda: fastconv.max_pool_grad(g, x, k, s)  # noqa: E731
+            else:
+                run = lambda: fastconv.max_pool_grad(g, x, k, s, indices=idx)  # noqa: E731
+            if torch is not None:
+                ti = torch.from_numpy(idx)
+                bwd = torch.ops.aten.max_pool2d_with_indices_backward
+                peers["torch"] = lambda: bwd(tg, tx, [k, k], [s, s], [0, 0], [1, 1], False,
+                                             ti).numpy()
+        return run, peers
+    return build
+
+
+def _local_row_builder(face):
+    def build(dtype, quick, torch):
+        import fastconv
+
+        rng = np.random.default_rng(0)
+        n = 2 if quick else 8
+        x = rng.standard_normal((n, 64, 28, 28)).astype(dtype)
+        w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(dtype)
+        wl = np.broadcast_to(w, (28, 28) + w.shape).copy()
+        g = rng.standard_normal((n, 64, 28, 28)).astype(dtype)
+        if face == "fwd":
+            return (lambda: fastconv.local_conv(x, wl, padding=1),
+                    {"conv": lambda: fastconv.conv(x, w, padding=1)})
+        if face == "dX":
+            return (lambda: fastconv.local_conv_grad_input(g, wl, x.shape, padding=1),
+                    {"conv": lambda: fastconv.conv_grad_input(g, w, x.shape, padding=1)})
+        return (lambda: fastconv.local_conv_grad_weight(x, g, wl.shape, padding=1),
+                {"conv": lambda: fastconv.conv_grad_weight(x, g, w.shape, padding=1)})
+    return build
+
+
+OP_ROWS: tuple[OpRow, ...] = (
+    OpRow("maxpool3s2_64_112", "fwd", "max_pool 3x3 stride 2, (8, 64, 112, 112)",
+          _pool_row_builder("max", "fwd")),
+    OpRow("maxpool3s2_64_112", "dX", "max_pool_grad with indices",
+          _pool_row_builder("max", "dX")),
+    OpRow("maxpool3s2_recomp", "dX", "max_pool_grad, arg-max recomputed from x",
+          _pool_row_builder("max_recompute", "dX")),
+    OpRow("avgpool2_64_112", "fwd", "avg_pool 2x2, (8, 64, 112, 112)",
+          _pool_row_builder("avg", "fwd")),
+    OpRow("avgpool2_64_112", "dX", "avg_pool_grad", _pool_row_builder("avg", "dX")),
+    OpRow("local3x3_64_28", "fwd", "local_conv 3x3 64->64 at 28x28, N=8 (peer: conv)",
+          _local_row_builder("fwd")),
+    OpRow("local3x3_64_28", "dX", "local_conv_grad_input (peer: conv_grad_input)",
+          _local_row_builder("dX")),
+    OpRow("local3x3_64_28", "dW", "local_conv_grad_weight (peer: conv_grad_weight)",
+          _local_row_builder("dW")),
+)
+
+
+def _select_op_rows(spec):
+    if not spec:
+        return list(OP_ROWS)
+    subs = [s.strip().lower() for s in spec.split(",") if s.strip()]
+    return [r for r in OP_ROWS if any(s in r.name.lower() for s in subs)]
+
+
+def run_op_rows(rows, faces, dtypes, settings, peers, log, wall) -> bool:
+    """Time the pooling / local rows; True when fastconv failed or disagreed."""
+    rows = [r for r in rows if r.face in faces]
+    if not rows:
+        return False
+    torch = next((p.torch for p in peers if p.name == "torch"), None)
+    log()
+    log(f"{'op':<{LAYER_W}} {'face':<4} {'dtype':<7} {'fastconv':>9} | "
+        f"{'peer':>6} {'time':>9} {'ratio':>6}   (ratio = peer/fastconv)")
+    failed = False
+    for row in rows:
+        for dtype in dtypes:
+            try:
+                run, others = row.build(np.dtype(dtype), settings.quick, torch)
+                mine = np.asarray(run())
+                runs = {"fastconv": run}
+                for name, other in others.items():
+                    res = other()
+                    if name == "torch" and not rel_error(res, mine) <= TOLERANCE[dtype]:
+                        log(f"  WARNING {row.name} {row.face} {dtype}: fastconv and torch "
+                            f"disagree; no ratio quoted")
+                        failed = True
+                        continue
+                    runs[name] = other
+                del mine
+                warm = {name: _warm_up(f, settings) for name, f in runs.items()}
+                timed = time_interleaved(runs, settings, warm, wall)
+            except Exception as exc:
+                log(f"  ERROR {row.name} {row.face} {dtype}: {type(exc).__name__}: {exc}")
+                failed = True
+                continue
+            t_fc = timed["fastconv"][0]
+            cols = [f"{name:>6} {_fmt_time(t):>9} {t / t_fc:6.2f}"
+                    for name, (t, _) in timed.items() if name != "fastconv"]
+            log(f"{row.name:<{LAYER_W}} {row.face:<4} {dtype:<7} {_fmt_time(t_fc):>9} | "
+                + (" | ".join(cols) if cols else "-") + f"   {row.what}")
+    return failed
 
 
 if __name__ == "__main__":  # pragma: no cover
