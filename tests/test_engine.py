@@ -32,12 +32,15 @@ CASES = [
     ((10, 13), (3, 3), 1, 2, 2, 4, 1, 1),             # depthwise
     ((10, 13), (3, 4), (1, 2), 1, 1, 3, 1, 3),        # channel multiplier 3
     ((9, 8), (3, 3), 2, 1, 1, 1, 3, 8),               # stride 2: im2col path
+    ((33, 32), (3, 3), 1, 1, 1, 1, 3, 5),             # implicit grad_weight (plane >= 1024)
+    ((6, 11, 48), (2, 1, 3), (2, 1, 1), 1, ((1, 0), 0, 2), 1, 2, 3),  # it, 3-d, masked tail
 ]
 
 
 def _algorithms(geom, batch):
     plan = _engine.make_plan(geom, batch, 2)
-    return {("fwd", plan.forward_algorithm), ("dX", plan.grad_input_algorithm)}
+    return {("fwd", plan.forward_algorithm), ("dX", plan.grad_input_algorithm),
+            ("dW", plan.grad_weight_algorithm)}
 
 
 def _case(case, dtype, rng):
@@ -56,7 +59,7 @@ def test_every_algorithm_is_covered():
                                    out_channels=cog * groups, stride=stride, padding=padding,
                                    dilation=dilation, groups=groups)
         seen |= _algorithms(geom, 3)
-    assert seen == {(face, a) for face in ("fwd", "dX") for a in ALGORITHMS}
+    assert seen == {(face, a) for face in ("fwd", "dX", "dW") for a in ALGORITHMS}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

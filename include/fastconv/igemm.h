@@ -58,6 +58,7 @@ static inline const char *fc_igemm_isa(void)
 #define FC_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define FC_ADD(a, b) _mm512_add_ps((a), (b))
 #define FC_STOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+#define FC_REDUCE(v) _mm512_reduce_add_ps(v)
 #endif
 #include "igemm_impl.h"
 #undef FC_T
@@ -72,6 +73,7 @@ static inline const char *fc_igemm_isa(void)
 #undef FC_FMA
 #undef FC_ADD
 #undef FC_STOREM
+#undef FC_REDUCE
 #endif
 
 /* -- double --------------------------------------------------------------- */
@@ -87,6 +89,7 @@ static inline const char *fc_igemm_isa(void)
 #define FC_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define FC_ADD(a, b) _mm512_add_pd((a), (b))
 #define FC_STOREM(p, m, v) _mm512_mask_storeu_pd((p), (m), (v))
+#define FC_REDUCE(v) _mm512_reduce_add_pd(v)
 #endif
 #include "igemm_impl.h"
 #undef FC_T
@@ -101,6 +104,7 @@ static inline const char *fc_igemm_isa(void)
 #undef FC_FMA
 #undef FC_ADD
 #undef FC_STOREM
+#undef FC_REDUCE
 #endif
 
 #endif

@@ -138,5 +138,103 @@ static void FC_FN(fc_igemm_rows)(const FC_T *x, const int64_t *koffs, int64_t K,
     }
 }
 
+/* -- grad_weight ----------------------------------------------------------
+ * acc[o, k] += sum over rows [r0, r1) and w of gy[o, row, w] * x[rowbase[row] + koffs[k] + w]
+ * for k in [k0, k1): the reduction runs along the rows, so the tile keeps
+ * DW_MO x DW_MK vectors of partial sums over w and reduces each horizontally
+ * once per call (callers pass thousands of positions per call).  k-blocks are
+ * outermost so that the DW_MK input rows stay in L1 while the gradient rows
+ * of every output channel stream past them. */
+#define DW_MO 2
+#define DW_MK 12
+
+#if FC_HAVE_AVX512_KERNELS
+#define FC_DW_COLS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+
+__attribute__((target("avx512f")))
+static void FC_FN(fc_igemm_dw_tile_avx512)(const FC_T *x, const int64_t *koffs, int mk,
+                                           const FC_T *gy, int mo, int64_t P,
+                                           const int64_t *rowbase, int64_t r0, int64_t r1,
+                                           int64_t Wout, FC_T *acc, int64_t ldacc)
+{
+#define DECL(j) FC_VEC s0_##j = FC_ZERO(), s1_##j = FC_ZERO();
+    FC_DW_COLS(DECL)
+#undef DECL
+    const int64_t *ko[DW_MK];
+    for (int j = 0; j < DW_MK; ++j) ko[j] = koffs + (j < mk ? j : mk - 1);
+    const FC_T *gy1 = mo > 1 ? gy + P : gy;
+    for (int64_t r = r0; r < r1; ++r) {
+        const FC_T *xr = x + rowbase[r];
+        const FC_T *g0r = gy + r * Wout, *g1r = gy1 + r * Wout;
+#define PTR(j) const FC_T *x##j = xr + *ko[j];
+        FC_DW_COLS(PTR)
+#undef PTR
+        for (int64_t w = 0; w < Wout; w += FC_VL) {
+            const FC_MASK m = FC_FN(fc_lane_mask)(Wout - w);
+            const FC_VEC g0 = FC_LOADZ(m, g0r + w), g1 = FC_LOADZ(m, g1r + w);
+#define STEP(j) { const FC_VEC xv = FC_LOADZ(m, x##j + w); s0_##j = FC_FMA(g0, xv, s0_##j); \
+                  s1_##j = FC_FMA(g1, xv, s1_##j); }
+            FC_DW_COLS(STEP)
+#undef STEP
+        }
+    }
+#define OUT(j) if (j < mk) { acc[j] += FC_REDUCE(s0_##j); \
+                             if (mo > 1) acc[ldacc + j] += FC_REDUCE(s1_##j); }
+    FC_DW_COLS(OUT)
+#undef OUT
+}
+#undef FC_DW_COLS
+#endif
+
+FC_ISA_CLONES
+static void FC_FN(fc_igemm_dw_tile_c)(const FC_T *x, const int64_t *koffs, int mk,
+                                      const FC_T *gy, int mo, int64_t P,
+                                      const int64_t *rowbase, int64_t r0, int64_t r1,
+                                      int64_t Wout, FC_T *acc, int64_t ldacc)
+{
+    for (int i = 0; i < mo; ++i) {
+        for (int j = 0; j < mk; ++j) {
+            FC_T part[FC_VL] = {0};
+            for (int64_t r = r0; r < r1; ++r) {
+                const FC_T *g = gy + i * P + r * Wout;
+                const FC_T *xr = x + rowbase[r] + koffs[j];
+                for (int64_t w = 0; w < Wout; ++w) part[w % FC_VL] += g[w] * xr[w];
+            }
+            FC_T s = 0;
+            for (int l = 0; l < FC_VL; ++l) s += part[l];
+            acc[i * ldacc + j] += s;
+        }
+    }
+}
+
+/* One chunk of rows of one (sample, group): acc (cog x K, row-major) += its
+ * contribution for the columns k in [k0, k1). */
+static void FC_FN(fc_igemm_dw_rows)(const FC_T *x, const int64_t *koffs, int64_t K, int64_t k0,
+                                    int64_t k1, const FC_T *gy, int64_t cog, int64_t P,
+                                    const int64_t *rowbase, int64_t r0, int64_t r1,
+                                    int64_t Wout, FC_T *acc)
+{
+#if FC_HAVE_AVX512_KERNELS
+    const int wide = fc_cpu_has_avx512();
+#endif
+    for (int64_t kb = k0; kb < k1; kb += DW_MK) {
+        const int mk = (int)(k1 - kb < DW_MK ? k1 - kb : DW_MK);
+        for (int64_t ob = 0; ob < cog; ob += DW_MO) {
+            const int mo = (int)(cog - ob < DW_MO ? cog - ob : DW_MO);
+#if FC_HAVE_AVX512_KERNELS
+            if (wide) {
+                FC_FN(fc_igemm_dw_tile_avx512)(x, koffs + kb, mk, gy + ob * P, mo, P, rowbase,
+                                               r0, r1, Wout, acc + ob * K + kb, K);
+                continue;
+            }
+#endif
+            FC_FN(fc_igemm_dw_tile_c)(x, koffs + kb, mk, gy + ob * P, mo, P, rowbase, r0, r1,
+                                      Wout, acc + ob * K + kb, K);
+        }
+    }
+}
+#undef DW_MO
+#undef DW_MK
+
 #undef MR
 #undef FC_FN

@@ -25,6 +25,15 @@ cdef extern from "fastconv/igemm.h" nogil:
                            int64_t w0, int64_t w1, int64_t Wout, double *y, int64_t P,
                            const double *bias)
 
+    void fc_igemm_dw_rows_f32(const float *x, const int64_t *koffs, int64_t K, int64_t k0,
+                              int64_t k1, const float *gy, int64_t cog, int64_t P,
+                              const int64_t *rowbase, int64_t r0, int64_t r1, int64_t Wout,
+                              float *acc)
+    void fc_igemm_dw_rows_f64(const double *x, const int64_t *koffs, int64_t K, int64_t k0,
+                              int64_t k1, const double *gy, int64_t cog, int64_t P,
+                              const int64_t *rowbase, int64_t r0, int64_t r1, int64_t Wout,
+                              double *acc)
+
 MR = FC_IGEMM_MR
 
 
@@ -76,4 +85,56 @@ def forward(const floating[::1] x, const int64_t[::1] koffs, const floating[::1]
                 fc_igemm_rows_f64(xp + (n * C + g * Cg) * S, kp, K, wp + g * wstride, Cog, rp,
                                   r0, r1, w0, w1, Wout, yp + (n * Cout + g * Cog) * P, P,
                                   bp + g * Cog if has_bias else NULL)
+        fc_fp_exit(fpsaved)
+
+
+def grad_weight(const floating[::1] x, const int64_t[::1] koffs, const floating[::1] gy,
+                const int64_t[::1] rowbase, floating[::1] partial,
+                Py_ssize_t N, Py_ssize_t C, Py_ssize_t Cout, Py_ssize_t G, Py_ssize_t S,
+                Py_ssize_t Wout, Py_ssize_t rows_per_chunk, Py_ssize_t buckets,
+                Py_ssize_t k_per_item, int nthreads):
+    """partial[b, g] += the (sample, row-chunk) chunks of bucket b, in order.
+
+    partial (buckets x Cout x K, zeroed) is summed over buckets by the caller.
+    Items are (group, bucket, range of k); each writes its own columns.
+    """
+    cdef int64_t Cg = C // G
+    cdef int64_t Cog = Cout // G
+    cdef int64_t K = koffs.shape[0]
+    cdef int64_t R = rowbase.shape[0]
+    cdef int64_t P = R * Wout
+    cdef int64_t nrc = (R + rows_per_chunk - 1) // rows_per_chunk
+    cdef int64_t nchunks = N * nrc
+    cdef int64_t nks = (K + k_per_item - 1) // k_per_item
+    cdef int64_t B = buckets
+    cdef int64_t items = G * B * nks
+    cdef int64_t wsize = Cout * K
+    cdef const floating *xp = &x[0]
+    cdef const floating *gyp = &gy[0]
+    cdef const int64_t *kp = &koffs[0]
+    cdef const int64_t *rp = &rowbase[0]
+    cdef floating *pp = &partial[0]
+    cdef int64_t it, g, b, ks, k0, k1, ch, n, rc, r0, r1
+    cdef unsigned int fpsaved
+    with nogil, parallel(num_threads=nthreads):
+        fpsaved = fc_fp_enter()
+        for it in prange(items, schedule="dynamic"):
+            ks = it % nks
+            b = (it // nks) % B
+            g = it // (nks * B)
+            k0 = ks * k_per_item
+            k1 = k0 + k_per_item if k0 + k_per_item < K else K
+            for ch in range(b * nchunks // B, (b + 1) * nchunks // B):
+                n = ch // nrc
+                rc = ch % nrc
+                r0 = rc * rows_per_chunk
+                r1 = r0 + rows_per_chunk if r0 + rows_per_chunk < R else R
+                if floating is float:
+                    fc_igemm_dw_rows_f32(xp + (n * C + g * Cg) * S, kp, K, k0, k1,
+                                         gyp + (n * Cout + g * Cog) * P, Cog, P, rp, r0, r1,
+                                         Wout, pp + b * wsize + g * Cog * K)
+                else:
+                    fc_igemm_dw_rows_f64(xp + (n * C + g * Cg) * S, kp, K, k0, k1,
+                                         gyp + (n * Cout + g * Cog) * P, Cog, P, rp, r0, r1,
+                                         Wout, pp + b * wsize + g * Cog * K)
         fc_fp_exit(fpsaved)
