@@ -11,11 +11,13 @@
 static void FC_FN(fc_to_position_rows)(const FC_T *grid, const int64_t *order, int64_t nb,
                                        int64_t R, int64_t ld, int64_t ncol, FC_T *rows)
 {
-    for (int64_t n = 0; n < nb; ++n)
-        for (int64_t r = 0; r < R; ++r) {
-            const FC_T *src = grid + (n * R + r) * ld;
-            FC_T *dst = rows + n * R + r;
-            for (int64_t slot = 0; slot < ncol; ++slot) dst[slot * nb * R] = src[order[slot]];
+    /* rows are written in order, in long runs of R (the grid is read with
+     * stride ld, which stays in cache across consecutive slots) */
+    for (int64_t slot = 0; slot < ncol; ++slot)
+        for (int64_t n = 0; n < nb; ++n) {
+            const FC_T *restrict src = grid + n * R * ld + order[slot];
+            FC_T *restrict dst = rows + (slot * nb + n) * R;
+            for (int64_t r = 0; r < R; ++r) dst[r] = src[r * ld];
         }
 }
 
@@ -23,11 +25,11 @@ static void FC_FN(fc_to_position_rows)(const FC_T *grid, const int64_t *order, i
 static void FC_FN(fc_from_position_rows)(const FC_T *rows, const int64_t *order, int64_t nb,
                                          int64_t R, int64_t ld, int64_t ncol, FC_T *grid)
 {
-    for (int64_t n = 0; n < nb; ++n)
-        for (int64_t r = 0; r < R; ++r) {
-            FC_T *dst = grid + (n * R + r) * ld;
-            const FC_T *src = rows + n * R + r;
-            for (int64_t slot = 0; slot < ncol; ++slot) dst[order[slot]] = src[slot * nb * R];
+    for (int64_t slot = 0; slot < ncol; ++slot)
+        for (int64_t n = 0; n < nb; ++n) {
+            FC_T *restrict dst = grid + n * R * ld + order[slot];
+            const FC_T *restrict src = rows + (slot * nb + n) * R;
+            for (int64_t r = 0; r < R; ++r) dst[r * ld] = src[r];
         }
 }
 
