@@ -623,15 +623,21 @@ def test_workers_bitwise_identical_padding_modes(mode, rng):
     x, w, _ = case.arrays(rng)
     g = case.grad_out(rng)
     kw = case.kwargs()
-    ref = [fastconv.conv(x, w, workers=1, **kw),
-           fastconv.conv_grad_input(g, w, case.x_shape, workers=1, **kw),
-           fastconv.conv_grad_weight(x, g, case.weight_shape, workers=1, **kw)]
+
+    def faces(workers):
+        y, vjp = fastconv.conv_vjp(x, w, workers=workers, **kw)
+        return [fastconv.conv(x, w, workers=workers, **kw),
+                fastconv.conv_grad_input(g, w, case.x_shape, workers=workers, **kw),
+                fastconv.conv_grad_weight(x, g, case.weight_shape, workers=workers, **kw),
+                y, *vjp(g)[:2]]
+
+    ref = faces(1)
+    assert_close(ref[0], case.ref_forward(x, w, None), dtype=np.float32)
+    assert_close(ref[1], case.ref_grad_input(g, w), dtype=np.float32)
+    assert_close(ref[2], case.ref_grad_weight(x, g), dtype=np.float32)
     for workers in (2, 3):
-        got = [fastconv.conv(x, w, workers=workers, **kw),
-               fastconv.conv_grad_input(g, w, case.x_shape, workers=workers, **kw),
-               fastconv.conv_grad_weight(x, g, case.weight_shape, workers=workers, **kw)]
-        for a, r in zip(got, ref):
-            assert np.array_equal(a, r)
+        for i, (a, r) in enumerate(zip(faces(workers), ref)):
+            assert np.array_equal(a, r), (i, workers)
 
 
 def test_threads_context_manager(rng):
@@ -801,3 +807,79 @@ def test_nan_and_inf_propagate_like_the_formula(name, mode, rng):
     fin = np.isfinite(ref)
     assert fin.any()
     assert_close(y[fin], ref[fin])
+
+
+def test_out_for_float16_and_integer_results(rng):
+    x = rng.standard_normal((2, 8, 9)).astype(np.float16)
+    w = rng.standard_normal((5, 8, 3)).astype(np.float16)
+    out = np.zeros((2, 5, 7), np.float16)
+    assert fastconv.conv(x, w, out=out) is out
+    ref = R.conv_forward(x, w)
+    assert np.all(np.abs(out - ref) <= 2.0**-11 * np.abs(ref) + 2e-4 * np.abs(ref).max())
+    with pytest.raises((ValueError, TypeError), match="out"):
+        fastconv.conv(x, w, out=np.zeros((2, 5, 7), np.float32))
+    xi = rng.integers(-3, 4, (2, 8, 9))
+    wi = rng.integers(-3, 4, (5, 8, 3)).astype(np.int32)
+    out = np.zeros((2, 5, 7))
+    assert fastconv.conv(xi, wi, out=out) is out
+    assert np.array_equal(out, R.conv_forward(xi, wi))
+
+
+def test_out_is_an_input_channels_last(rng):
+    x = rng.standard_normal((2, 6, 7, 5))  # (N, H, W, C)
+    w = rng.standard_normal((5, 5, 1, 1))
+    ref = np.moveaxis(R.conv_forward(np.moveaxis(x, -1, 1), w), 1, -1)
+    _check_overlap(lambda: fastconv.conv(x, w, channels_last=True, out=x), ref)
+    x = rng.standard_normal((2, 6, 7, 4))
+    w = rng.standard_normal((4, 2, 3, 3))
+    ref = np.moveaxis(R.conv_forward(np.moveaxis(x, -1, 1), w, padding=1, groups=2,
+                                     padding_mode="reflect"), 1, -1)
+    _check_overlap(lambda: fastconv.conv(x, w, padding=1, groups=2, padding_mode="reflect",
+                                         channels_last=True, out=x), ref)
+
+
+@pytest.mark.parametrize("name", ["dense3x3", "wide_channels", "depthwise3x3", "pointwise",
+                                  "implicit_edges"])
+def test_concurrent_calls_from_python_threads(name, rng):
+    """The GIL is released: calls from several Python threads at once must not
+    interfere (scratch buffers, BLAS thread settings, FP state)."""
+    import threading
+
+    case = Case(**LAYERS[name], dtype=np.float32, bias="tied")
+    jobs = []
+    for _ in range(4):
+        x, w, b = case.arrays(rng)
+        g = case.grad_out(rng)
+        jobs.append((x, w, b, g))
+    kw = case.kwargs()
+
+    def run(x, w, b, g, workers):
+        return (fastconv.conv(x, w, b, workers=workers, **kw),
+                fastconv.conv_grad_input(g, w, case.x_shape, workers=workers, **kw),
+                fastconv.conv_grad_weight(x, g, case.weight_shape, workers=workers, **kw))
+
+    serial = [run(*job, workers=2) for job in jobs]
+    results = [None] * (2 * len(jobs))
+    errors = []
+
+    def worker(i):
+        try:
+            for _ in range(3):
+                results[i] = run(*jobs[i % len(jobs)], workers=2 if i % 2 else 1)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(results))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for i, res in enumerate(results):
+        x, w, b, g = jobs[i % len(jobs)]
+        for a, s in zip(res, serial[i % len(jobs)]):
+            assert np.array_equal(a, s), f"thread {i}"
+    for (x, w, b, g), (y, gi, gw) in zip(jobs, serial):
+        assert_close(y, case.ref_forward(x, w, b), dtype=np.float32)
+        assert_close(gi, case.ref_grad_input(g, w), dtype=np.float32)
+        assert_close(gw, case.ref_grad_weight(x, g), dtype=np.float32)
