@@ -10,23 +10,27 @@ static inline FC_MASK FC_FN(fc_lane_mask)(int64_t n)
     return n >= FC_VL ? (FC_MASK)-1 : (FC_MASK)((1u << n) - 1u);
 }
 
-/* The MR x (NV*FC_VL) register tile.  NV = 2: 24 accumulators + 2 loads. */
+/* The MR x 2 vector register tile: 24 accumulators + 2 loads per k.  The two
+ * vectors are two stretches of output, each reading its own input: the two
+ * halves of a wide row segment, or two narrow rows (so that each weight
+ * broadcast still feeds two FMAs). */
 #define FC_TILE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
 __attribute__((target("avx512f")))
-static void FC_FN(fc_igemm_tile2_avx512)(const FC_T *xb, const int64_t *koffs, int64_t K,
-                                         const FC_T *wpk, FC_T *yb, int64_t ldy, int64_t nw,
-                                         int mr, const FC_T *bias)
+static void FC_FN(fc_igemm_tile2_avx512)(const FC_T *xa, const FC_T *xb, const int64_t *koffs,
+                                         int64_t K, const FC_T *wpk, FC_T *ya, FC_T *yb,
+                                         int64_t ldy, int64_t na, int64_t nb, int mr,
+                                         const FC_T *bias)
 {
-    const FC_MASK m0 = FC_FN(fc_lane_mask)(nw);
-    const FC_MASK m1 = nw > FC_VL ? FC_FN(fc_lane_mask)(nw - FC_VL) : (FC_MASK)0;
+    const FC_MASK m0 = FC_FN(fc_lane_mask)(na);
+    const FC_MASK m1 = nb > 0 ? FC_FN(fc_lane_mask)(nb) : (FC_MASK)0;
 #define DECL(i) FC_VEC c##i##a = FC_ZERO(), c##i##b = FC_ZERO();
     FC_TILE_ROWS(DECL)
 #undef DECL
     for (int64_t k = 0; k < K; ++k) {
-        const FC_T *b = xb + koffs[k];
-        const FC_VEC b0 = FC_LOADZ(m0, b);
-        const FC_VEC b1 = FC_LOADZ(m1, b + FC_VL);
+        const int64_t off = koffs[k];
+        const FC_VEC b0 = FC_LOADZ(m0, xa + off);
+        const FC_VEC b1 = FC_LOADZ(m1, xb + off);
         const FC_T *a = wpk + k * MR;
 #define STEP(i) { const FC_VEC ai = FC_BCAST(a + i); c##i##a = FC_FMA(ai, b0, c##i##a); \
                   c##i##b = FC_FMA(ai, b1, c##i##b); }
@@ -36,7 +40,7 @@ static void FC_FN(fc_igemm_tile2_avx512)(const FC_T *xb, const int64_t *koffs, i
 #define STORE(i) if (i < mr) { \
         if (bias) { const FC_VEC bi = FC_BCAST(bias + i); c##i##a = FC_ADD(c##i##a, bi); \
                     c##i##b = FC_ADD(c##i##b, bi); } \
-        FC_STOREM(yb + i * ldy, m0, c##i##a); FC_STOREM(yb + i * ldy + FC_VL, m1, c##i##b); }
+        FC_STOREM(ya + i * ldy, m0, c##i##a); FC_STOREM(yb + i * ldy, m1, c##i##b); }
     FC_TILE_ROWS(STORE)
 #undef STORE
 }
@@ -111,7 +115,12 @@ static void FC_FN(fc_igemm_rows)(const FC_T *x, const int64_t *koffs, int64_t K,
 #if FC_HAVE_AVX512_KERNELS
     const int wide = fc_cpu_has_avx512();
 #endif
-    for (int64_t r = r0; r < r1; ++r) {
+#if FC_HAVE_AVX512_KERNELS
+    const int64_t row_step = wide && w1 - w0 <= FC_VL ? 2 : 1;
+#else
+    const int64_t row_step = 1;
+#endif
+    for (int64_t r = r0; r < r1; r += row_step) {
         const FC_T *xr = x + rowbase[r];
         for (int64_t ob = 0; ob < nob; ++ob) {
             const int mr = (int)(cog - ob * MR < MR ? cog - ob * MR : MR);
@@ -120,10 +129,18 @@ static void FC_FN(fc_igemm_rows)(const FC_T *x, const int64_t *koffs, int64_t K,
             const FC_T *bb = bias ? bias + ob * MR : NULL;
             int64_t w = w0;
 #if FC_HAVE_AVX512_KERNELS
+            if (wide && w1 - w0 <= FC_VL && r + 1 < r1) {
+                /* narrow rows: rows r and r + 1 share the tile */
+                FC_FN(fc_igemm_tile2_avx512)(xr + w0, x + rowbase[r + 1] + w0, koffs, K, wb,
+                                             yr + w0, yr + Wout + w0, P, w1 - w0, w1 - w0, mr,
+                                             bb);
+                continue;
+            }
             if (wide) {
                 for (; w1 - w > FC_VL; w += 2 * FC_VL) {
                     const int64_t nw = w1 - w < 2 * FC_VL ? w1 - w : 2 * FC_VL;
-                    FC_FN(fc_igemm_tile2_avx512)(xr + w, koffs, K, wb, yr + w, P, nw, mr, bb);
+                    FC_FN(fc_igemm_tile2_avx512)(xr + w, xr + w + FC_VL, koffs, K, wb, yr + w,
+                                                 yr + w + FC_VL, P, FC_VL, nw - FC_VL, mr, bb);
                 }
                 if (w < w1)
                     FC_FN(fc_igemm_tile1_avx512)(xr + w, koffs, K, wb, yr + w, P, w1 - w, mr, bb);
