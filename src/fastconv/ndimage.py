@@ -134,14 +134,11 @@ def _check_origin_ints(origins):
 
 def _store(y, out):
     """Write the float result into `out` as scipy.ndimage's C cast does on x86-64
-    (truncation, then the low bits: via int32 for types up to 16 bits and int32,
-    via int64 above), or rounding to float."""
+    (truncation, then the low bits: via int32 for bool, types up to 16 bits and
+    int32, via int64 above), or rounding to float."""
     dt = out.dtype
     if dt.kind == "f":
         np.copyto(out, y, casting="unsafe")
-        return
-    if dt.kind == "b":
-        np.copyto(out, y != 0)
         return
     with np.errstate(invalid="ignore", over="ignore"):
         t = np.trunc(y)
@@ -155,6 +152,8 @@ def _store(y, out):
             i = i.view(np.uint64) + (top.astype(np.uint64) << np.uint64(63))
         else:
             i = np.where((t >= -2.0 ** 63) & (t < 2.0 ** 63), t, -2.0 ** 63).astype(np.int64)
+    if dt.kind == "b":  # npy_bool is an unsigned char: the low byte, then nonzero
+        i = (i & 0xFF) != 0
     np.copyto(out, i, casting="unsafe")
 
 

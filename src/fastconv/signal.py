@@ -54,11 +54,8 @@ _METHOD_ERROR = "Acceptable method flags are 'auto', 'direct', or 'fft'."
 # -- argument handling ----------------------------------------------------------
 
 def _check_mode(mode):
-    try:
-        ok = mode in _MODES
-    except TypeError:  # unhashable / incomparable: as SciPy's dict lookup
-        raise TypeError(f"unhashable type: {type(mode).__name__!r}") from None
-    if not ok or not isinstance(mode, str):
+    # a dict lookup, as SciPy's: an unhashable mode raises TypeError
+    if mode not in dict.fromkeys(_MODES):
         raise ValueError(_MODE_ERROR)
 
 
@@ -246,12 +243,17 @@ def _check_numeric(rt, what):
 
 
 def _scipy_rejects(in1, in2, rt, mode, method):
-    """SciPy's N-d direct loops have no bool or float16 (or object) version."""
-    if in1.ndim < 2 or not (rt == np.bool_ or rt == np.float16 or rt.kind == "O"):
+    """SciPy's N-d direct loops have no bool or float16 (or object) version; its
+    1-d direct path (NumPy's loops, when NumPy's 'same' agrees) has them all."""
+    if not (rt == np.bool_ or rt == np.float16 or rt.kind == "O"):
         return False
-    if method == "direct" or rt == np.bool_ or rt.kind == "O":
+    if in1.ndim == 1 and (mode != "same" or in1.size >= in2.size):
+        return False
+    if method == "direct":
         return True
     if method == "auto":
+        if rt == np.bool_ or rt.kind == "O":
+            return True
         from scipy.signal import choose_conv_method
 
         return choose_conv_method(in1, in2, mode=mode) == "direct"
