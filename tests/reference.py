@@ -879,3 +879,15 @@ def tiled_conv_grad_weight(x, grad_out, weight_shape, stride=1, padding=0, dilat
         gw[cls] += np.tensordot(g[(slice(None), slice(None)) + pos],
                                 xp[(slice(None), slice(None)) + win], axes=([0], [0]))
     return gw
+
+
+def to_layout(a_cf, channels_last, batched):
+    """Channels-first batched array -> the library's layout (channels_last and/or unbatched)."""
+    a = np.moveaxis(a_cf, 1, -1) if channels_last else a_cf
+    return a if batched else a[0]
+
+
+def from_layout(a, channels_last, batched):
+    """The inverse of ``to_layout``."""
+    a = a if batched else a[None]
+    return np.moveaxis(a, -1, 1) if channels_last else a

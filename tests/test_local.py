@@ -15,16 +15,6 @@ import reference as ref
 DTYPES = (np.float32, np.float64)
 
 
-def to_layout(a_cf, channels_last, batched):
-    a = np.moveaxis(a_cf, 1, -1) if channels_last else a_cf
-    return a if batched else a[0]
-
-
-def from_layout(a, channels_last, batched):
-    a = a if batched else a[None]
-    return np.moveaxis(a, -1, 1) if channels_last else a
-
-
 @st.composite
 def tiled_cases(draw, local=False):
     d = draw(st.integers(1, 3))
@@ -83,7 +73,7 @@ def test_matches_reference(local, data):
     case = data.draw(tiled_cases(local=local))
     x_cf, w, g_cf, bias = _arrays(case)
     cl, batched = case["channels_last"], case["batched"]
-    x, g = to_layout(x_cf, cl, batched), to_layout(g_cf, cl, batched)
+    x, g = ref.to_layout(x_cf, cl, batched), ref.to_layout(g_cf, cl, batched)
     fwd, gin, gw_ = ((fastconv.local_conv, fastconv.local_conv_grad_input,
                       fastconv.local_conv_grad_weight) if local else
                      (fastconv.tiled_conv, fastconv.tiled_conv_grad_input,
@@ -94,14 +84,14 @@ def test_matches_reference(local, data):
     abs_ref = ref.tiled_conv(np.abs(x_cf), np.abs(w), None if bias is None else np.abs(bias),
                              **kw)
     ref.require_well_conditioned(y_ref, abs_ref, case["dtype"])
-    ref.assert_close(from_layout(y, cl, batched), y_ref, dtype=case["dtype"], what="forward")
+    ref.assert_close(ref.from_layout(y, cl, batched), y_ref, dtype=case["dtype"], what="forward")
 
     gx = gin(g, w, x.shape, channels_last=cl, **kw)
     gx_ref = ref.tiled_conv_grad_input(g_cf, w, x_cf.shape, **kw)
     ref.require_well_conditioned(
         gx_ref, ref.tiled_conv_grad_input(np.abs(g_cf), np.abs(w), x_cf.shape, **kw),
         case["dtype"])
-    ref.assert_close(from_layout(gx, cl, batched), gx_ref, dtype=case["dtype"],
+    ref.assert_close(ref.from_layout(gx, cl, batched), gx_ref, dtype=case["dtype"],
                      what="grad_input")
 
     gw = gw_(x, g, w.shape, channels_last=cl, **kw)

@@ -20,16 +20,6 @@ DTYPES = (np.float32, np.float64)
 # --------------------------------------------------------------------------
 # helpers: one pooling problem in the library's layout and in the reference's
 # --------------------------------------------------------------------------
-def to_layout(a_cf, channels_last, batched):
-    a = np.moveaxis(a_cf, 1, -1) if channels_last else a_cf
-    return a if batched else a[0]
-
-
-def from_layout(a, channels_last, batched):
-    a = a if batched else a[None]
-    return np.moveaxis(a, -1, 1) if channels_last else a
-
-
 @st.composite
 def pool_cases(draw, max_dims=3, dilation=True):
     d = draw(st.integers(1, max_dims))
@@ -66,7 +56,7 @@ def _input(case, ties=False):
         x_cf = rng.integers(-2, 3, shape).astype(np.float64)
     else:
         x_cf = rng.standard_normal(shape)
-    return x_cf, to_layout(x_cf, case["channels_last"], case["batched"]).astype(case["dtype"])
+    return x_cf, ref.to_layout(x_cf, case["channels_last"], case["batched"]).astype(case["dtype"])
 
 
 # --------------------------------------------------------------------------
@@ -80,26 +70,26 @@ def test_max_pool_matches_reference(case, ties):
     kw = dict(padding=case["pads"], dilation=case["dilation"], ceil_mode=case["ceil_mode"],
               channels_last=case["channels_last"])
     y, idx = fastconv.max_pool(x, case["kernel"], stride, return_indices=True, **kw)
-    y_ref, idx_ref = ref.max_pool(from_layout(x, case["channels_last"], case["batched"]),
+    y_ref, idx_ref = ref.max_pool(ref.from_layout(x, case["channels_last"], case["batched"]),
                                   case["kernel"], eff, pairs, case["dilation"],
                                   case["ceil_mode"])
     assert y.dtype == case["dtype"] and idx.dtype == np.int64
-    np.testing.assert_array_equal(from_layout(y, case["channels_last"], case["batched"]),
+    np.testing.assert_array_equal(ref.from_layout(y, case["channels_last"], case["batched"]),
                                   y_ref.astype(case["dtype"]))
-    np.testing.assert_array_equal(from_layout(idx, case["channels_last"], case["batched"]),
+    np.testing.assert_array_equal(ref.from_layout(idx, case["channels_last"], case["batched"]),
                                   idx_ref)
     y2 = fastconv.max_pool(x, case["kernel"], stride, **kw)
     np.testing.assert_array_equal(y2, y)
 
     g_cf = np.random.default_rng(1).standard_normal(y_ref.shape)
-    g = to_layout(g_cf, case["channels_last"], case["batched"]).astype(case["dtype"])
+    g = ref.to_layout(g_cf, case["channels_last"], case["batched"]).astype(case["dtype"])
     gx_ref = ref.max_pool_grad(g_cf.astype(case["dtype"]),
-                               from_layout(x, case["channels_last"], case["batched"]),
+                               ref.from_layout(x, case["channels_last"], case["batched"]),
                                case["kernel"], eff, pairs, case["dilation"], case["ceil_mode"])
     for indices in (None, idx):
         gx = fastconv.max_pool_grad(g, x, case["kernel"], stride, indices=indices, **kw)
         assert gx.shape == x.shape and gx.dtype == case["dtype"]
-        ref.assert_close(from_layout(gx, case["channels_last"], case["batched"]), gx_ref,
+        ref.assert_close(ref.from_layout(gx, case["channels_last"], case["batched"]), gx_ref,
                          what="max_pool_grad")
 
 
@@ -111,17 +101,17 @@ def test_avg_pool_matches_reference(case, count_include_pad):
     kw = dict(padding=case["pads"], ceil_mode=case["ceil_mode"],
               count_include_pad=count_include_pad, channels_last=case["channels_last"])
     y = fastconv.avg_pool(x, case["kernel"], stride, **kw)
-    x_ref = from_layout(x, case["channels_last"], case["batched"])
+    x_ref = ref.from_layout(x, case["channels_last"], case["batched"])
     y_ref = ref.avg_pool(x_ref, case["kernel"], eff, pairs, case["ceil_mode"], count_include_pad)
-    ref.assert_close(from_layout(y, case["channels_last"], case["batched"]), y_ref,
+    ref.assert_close(ref.from_layout(y, case["channels_last"], case["batched"]), y_ref,
                      dtype=case["dtype"], what="avg_pool")
 
     g_cf = np.random.default_rng(2).standard_normal(y_ref.shape)
-    g = to_layout(g_cf, case["channels_last"], case["batched"]).astype(case["dtype"])
+    g = ref.to_layout(g_cf, case["channels_last"], case["batched"]).astype(case["dtype"])
     gx = fastconv.avg_pool_grad(g, x.shape, case["kernel"], stride, **kw)
     gx_ref = ref.avg_pool_grad(g_cf.astype(case["dtype"]), x_ref.shape, case["kernel"], eff,
                                pairs, case["ceil_mode"], count_include_pad)
-    ref.assert_close(from_layout(gx, case["channels_last"], case["batched"]), gx_ref,
+    ref.assert_close(ref.from_layout(gx, case["channels_last"], case["batched"]), gx_ref,
                      dtype=case["dtype"], what="avg_pool_grad")
     # adjoint: <avg_pool(x), g> == <x, avg_pool_grad(g)>, in float64
     if case["dtype"] == np.float64:
@@ -166,19 +156,23 @@ def test_max_pool_3d_matches_ndimage(rng):
 # --------------------------------------------------------------------------
 # finite differences and identities
 # --------------------------------------------------------------------------
-def test_max_pool_grad_finite_differences(rng):
-    x = rng.permutation(np.arange(2 * 2 * 7 * 6, dtype=np.float64)).reshape(2, 2, 7, 6) / 10
-    kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)
-    g = rng.standard_normal(fastconv.max_pool(x, **kw).shape)
-    gx = fastconv.max_pool_grad(g, x, **kw)
-    eps = 1e-3  # values are 0.1 apart: no arg-max changes
+def numeric_vjp(f, x, g, eps):
+    """sum(g * df/dx) by central differences, one element of x at a time."""
     num = np.zeros_like(x)
     for i in np.ndindex(x.shape):
         e = np.zeros_like(x)
         e[i] = eps
-        num[i] = (np.vdot(fastconv.max_pool(x + e, **kw), g)
-                  - np.vdot(fastconv.max_pool(x - e, **kw), g)) / (2 * eps)
-    np.testing.assert_allclose(gx, num, atol=1e-9)
+        num[i] = (np.vdot(f(x + e), g) - np.vdot(f(x - e), g)) / (2 * eps)
+    return num
+
+
+def test_max_pool_grad_finite_differences(rng):
+    x = rng.permutation(np.arange(2 * 2 * 7 * 6, dtype=np.float64)).reshape(2, 2, 7, 6) / 10
+    kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)
+    g = rng.standard_normal(fastconv.max_pool(x, **kw).shape)
+    # values are 0.1 apart: a step of 1e-3 changes no arg-max
+    num = numeric_vjp(lambda a: fastconv.max_pool(a, **kw), x, g, 1e-3)
+    np.testing.assert_allclose(fastconv.max_pool_grad(g, x, **kw), num, atol=1e-9)
 
 
 def test_avg_pool_grad_finite_differences(rng):
@@ -186,15 +180,8 @@ def test_avg_pool_grad_finite_differences(rng):
     kw = dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), ceil_mode=True,
               count_include_pad=False)
     g = rng.standard_normal(fastconv.avg_pool(x, **kw).shape)
-    gx = fastconv.avg_pool_grad(g, x.shape, **kw)
-    eps = 1e-6
-    num = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = eps
-        num[i] = (np.vdot(fastconv.avg_pool(x + e, **kw), g)
-                  - np.vdot(fastconv.avg_pool(x - e, **kw), g)) / (2 * eps)
-    np.testing.assert_allclose(gx, num, atol=1e-8)
+    num = numeric_vjp(lambda a: fastconv.avg_pool(a, **kw), x, g, 1e-6)
+    np.testing.assert_allclose(fastconv.avg_pool_grad(g, x.shape, **kw), num, atol=1e-8)
 
 
 def test_nan_propagates_and_is_the_chosen_index(rng):

@@ -367,90 +367,68 @@ def tiled_conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, padding_mode
                         channels_last, out, workers)
 
 
-def local_conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1,
-                          padding_mode="zeros", channels_last=False, out=None, workers=None):
-    """Gradient of :func:`local_conv` w.r.t. its input (its exact adjoint).
+_WEIGHT = {"local": "(*S_out, C_out, C_in, *K)", "tiled": "(*T, C_out, C_in, *K)"}
+_GRAD_WEIGHT_FORMULA = {
+    "local": "``gw[p, o, c, t] = sum_n grad_out[n, o, p] * xpad[n, c, p*stride + t*dilation]``",
+    "tiled": "``gw[r, o, c, t]`` sums ``grad_out[n, o, p] * xpad[n, c, p*stride + t*dilation]`` "
+             "over the samples and the output positions p with ``p % T == r``",
+}
+
+
+def _grad_input_api(kind):
+    def grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1,
+                   padding_mode="zeros", channels_last=False, out=None, workers=None):
+        return _run_grad_input(kind, grad_out, w, input_shape, stride, padding, dilation,
+                               padding_mode, channels_last, out, workers)
+
+    grad_input.__name__ = grad_input.__qualname__ = f"{kind}_conv_grad_input"
+    grad_input.__doc__ = f"""Gradient of :func:`{kind}_conv` w.r.t. its input (its exact adjoint).
 
     Parameters
     ----------
     grad_out : array_like, the shape of the output
-    w : array_like, shape (*S_out, C_out, C_in, *K)
+    w : array_like, shape {_WEIGHT[kind]}
     input_shape : sequence of ints
         The whole shape of ``x`` in the chosen layout (batched or unbatched).
-    {common}
+    {_COMMON}
 
     Returns
     -------
     grad_x : ndarray, shape ``input_shape``, dtype ``np.result_type(grad_out, w, np.float32)``
     """
-    return _run_grad_input("local", grad_out, w, input_shape, stride, padding, dilation,
-                           padding_mode, channels_last, out, workers)
+    return grad_input
 
 
-def tiled_conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1,
-                          padding_mode="zeros", channels_last=False, out=None, workers=None):
-    """Gradient of :func:`tiled_conv` w.r.t. its input (its exact adjoint).
+def _grad_weight_api(kind):
+    def grad_weight(x, grad_out, weight_shape, *, stride=1, padding=0, dilation=1,
+                    padding_mode="zeros", channels_last=False, out=None, workers=None):
+        return _run_grad_weight(kind, x, grad_out, weight_shape, stride, padding, dilation,
+                                padding_mode, channels_last, out, workers)
 
-    Parameters
-    ----------
-    grad_out : array_like, the shape of the output
-    w : array_like, shape (*T, C_out, C_in, *K)
-    input_shape : sequence of ints
-        The whole shape of ``x`` in the chosen layout (batched or unbatched).
-    {common}
+    grad_weight.__name__ = grad_weight.__qualname__ = f"{kind}_conv_grad_weight"
+    grad_weight.__doc__ = f"""Gradient of :func:`{kind}_conv` w.r.t. its weight.
 
-    Returns
-    -------
-    grad_x : ndarray, shape ``input_shape``, dtype ``np.result_type(grad_out, w, np.float32)``
-    """
-    return _run_grad_input("tiled", grad_out, w, input_shape, stride, padding, dilation,
-                           padding_mode, channels_last, out, workers)
-
-
-def local_conv_grad_weight(x, grad_out, weight_shape, *, stride=1, padding=0, dilation=1,
-                           padding_mode="zeros", channels_last=False, out=None, workers=None):
-    """Gradient of :func:`local_conv` w.r.t. its weight.
-
-    ``gw[p, o, c, t] = sum_n grad_out[n, o, p] * xpad[n, c, p*stride + t*dilation]``
+    {_GRAD_WEIGHT_FORMULA[kind]},
+    summed in an order fixed by the shapes (bitwise the same whatever ``workers`` is).
 
     Parameters
     ----------
     x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
     grad_out : array_like, the shape of the output
-    weight_shape : sequence of ints, (*S_out, C_out, C_in, *K)
-    {common}
+    weight_shape : sequence of ints, {_WEIGHT[kind]}
+    {_COMMON}
 
     Returns
     -------
     grad_w : ndarray, shape ``weight_shape``, dtype ``np.result_type(x, grad_out, np.float32)``
     """
-    return _run_grad_weight("local", x, grad_out, weight_shape, stride, padding, dilation,
-                            padding_mode, channels_last, out, workers)
+    return grad_weight
 
 
-def tiled_conv_grad_weight(x, grad_out, weight_shape, *, stride=1, padding=0, dilation=1,
-                           padding_mode="zeros", channels_last=False, out=None, workers=None):
-    """Gradient of :func:`tiled_conv` w.r.t. its weight.
+local_conv_grad_input = _grad_input_api("local")
+tiled_conv_grad_input = _grad_input_api("tiled")
+local_conv_grad_weight = _grad_weight_api("local")
+tiled_conv_grad_weight = _grad_weight_api("tiled")
 
-    ``gw[r, o, c, t]`` sums, over samples and over the output positions p with
-    ``p % T == r``, ``grad_out[n, o, p] * xpad[n, c, p*stride + t*dilation]``, in
-    an order fixed by the shapes (bitwise the same whatever ``workers`` is).
-
-    Parameters
-    ----------
-    x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
-    grad_out : array_like, the shape of the output
-    weight_shape : sequence of ints, (*T, C_out, C_in, *K)
-    {common}
-
-    Returns
-    -------
-    grad_w : ndarray, shape ``weight_shape``, dtype ``np.result_type(x, grad_out, np.float32)``
-    """
-    return _run_grad_weight("tiled", x, grad_out, weight_shape, stride, padding, dilation,
-                            padding_mode, channels_last, out, workers)
-
-
-for _f in (local_conv, tiled_conv, local_conv_grad_input, tiled_conv_grad_input,
-           local_conv_grad_weight, tiled_conv_grad_weight):
+for _f in (local_conv, tiled_conv):
     _f.__doc__ = _f.__doc__.replace("{common}", _COMMON)

@@ -252,7 +252,7 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
     y = np.empty(shape, compute)
     idx = np.empty(shape if return_indices else 0, np.int64)
     if y.size:
-        _pool.max_pool(pooling.plan, _flat(xb), _flat(y), _flat(idx))
+        _pool.forward(pooling.plan, True, _flat(xb), np.empty(0, compute), _flat(y), _flat(idx))
         if return_indices and channels_last:
             idx //= pooling.channels  # plane offset -> flat spatial index
     y = pooling.deliver(y, result)
@@ -297,8 +297,9 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_incl
     xb = np.ascontiguousarray(pooling.batched_view(x), compute)
     y = np.empty(pooling.batched_view(np.empty(pooling.out_shape, np.bool_)).shape, compute)
     if y.size:
-        _pool.avg_pool(pooling.plan, _flat(xb), _window_counts(pooling, count_include_pad,
-                                                              compute), _flat(y))
+        _pool.forward(pooling.plan, False, _flat(xb),
+                      _window_counts(pooling, count_include_pad, compute), _flat(y),
+                      np.empty(0, np.int64))
     return pooling.deliver(y, result)
 
 
@@ -362,10 +363,10 @@ def max_pool_grad(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, 
                                  f"{prod(pooling.geom.in_spatial)}): not indices of this pooling")
     elif gy.size:
         plan = pooling.plan
-        _pool.max_pool_grad(
-            plan, _flat(np.ascontiguousarray(pooling.batched_view(x), compute)),
-            _flat(np.ascontiguousarray(pooling.batched_view(gy), compute)), _flat(gx),
-            _scratch(plan, compute), _scratch(plan, np.int64))
+        _pool.grad(plan, True, _flat(np.ascontiguousarray(pooling.batched_view(x), compute)),
+                   _flat(np.ascontiguousarray(pooling.batched_view(gy), compute)),
+                   np.empty(0, compute), _flat(gx), _scratch(plan, compute),
+                   _scratch(plan, np.int64))
     return pooling.deliver(gx, result)
 
 
@@ -401,9 +402,10 @@ def avg_pool_grad(grad_out, input_shape, kernel_size, stride=None, padding=0, ce
     gx = np.zeros(pooling.engine_in_shape, compute)
     if gy.size:
         plan = pooling.plan
-        _pool.avg_pool_grad(plan, _flat(np.ascontiguousarray(pooling.batched_view(gy), compute)),
-                            _window_counts(pooling, count_include_pad, compute), _flat(gx),
-                            _scratch(plan, compute))
+        _pool.grad(plan, False, np.empty(0, compute),
+                   _flat(np.ascontiguousarray(pooling.batched_view(gy), compute)),
+                   _window_counts(pooling, count_include_pad, compute), _flat(gx),
+                   _scratch(plan, compute), np.empty(0, np.int64))
     return pooling.deliver(gx, result)
 
 

@@ -21,23 +21,11 @@ from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memset
 
 from fastconv._ext._blas cimport floating, gemm
+from fastconv._ext._pack cimport add_bias, col2im, im2col
 from fastconv._ext._plan cimport fc_geom, make_geom
 from fastconv._ext._runtime cimport (
     FC_MAX_BLAS, fc_register_blas_local, fc_thread_enter, fc_thread_exit, fc_thread_num, fc_tstate,
 )
-
-
-cdef extern from "fastconv/pack.h" nogil:
-    void fc_im2col_f32(const fc_geom *g, const float *x, int64_t C,
-                       int64_t p0, int64_t p1, float *col)
-    void fc_im2col_f64(const fc_geom *g, const double *x, int64_t C,
-                       int64_t p0, int64_t p1, double *col)
-    void fc_col2im_f32(const fc_geom *g, const float *col, int64_t C,
-                       int64_t p0, int64_t p1, float *x)
-    void fc_col2im_f64(const fc_geom *g, const double *col, int64_t C,
-                       int64_t p0, int64_t p1, double *x)
-    void fc_add_bias_f32(float *y, const float *bias, int64_t rows, int64_t ncol, int64_t ld)
-    void fc_add_bias_f64(double *y, const double *bias, int64_t rows, int64_t ncol, int64_t ld)
 
 
 cdef extern from "fastconv/local.h" nogil:
@@ -51,30 +39,6 @@ cdef extern from "fastconv/local.h" nogil:
                                    int64_t R, int64_t ld, int64_t ncol, float *grid)
     void fc_from_position_rows_f64(const double *rows, const int64_t *order, int64_t nb,
                                    int64_t R, int64_t ld, int64_t ncol, double *grid)
-
-
-cdef inline void im2col(const fc_geom *g, const floating *x, int64_t C,
-                        int64_t p0, int64_t p1, floating *col) noexcept nogil:
-    if floating is float:
-        fc_im2col_f32(g, x, C, p0, p1, col)
-    else:
-        fc_im2col_f64(g, x, C, p0, p1, col)
-
-
-cdef inline void col2im(const fc_geom *g, const floating *col, int64_t C,
-                        int64_t p0, int64_t p1, floating *x) noexcept nogil:
-    if floating is float:
-        fc_col2im_f32(g, col, C, p0, p1, x)
-    else:
-        fc_col2im_f64(g, col, C, p0, p1, x)
-
-
-cdef inline void add_bias(floating *y, const floating *bias, int64_t rows,
-                          int64_t ncol, int64_t ld) noexcept nogil:
-    if floating is float:
-        fc_add_bias_f32(y, bias, rows, ncol, ld)
-    else:
-        fc_add_bias_f64(y, bias, rows, ncol, ld)
 
 
 cdef inline void to_rows(const floating *grid, const int64_t *order, int64_t nb, int64_t R,
@@ -157,13 +121,24 @@ cdef inline int64_t class_run(const int64_t *cls, const int64_t *order, int64_t 
     return b
 
 
-cdef void forward_block(const fc_geom *g, const LDims *d, const floating *x, const floating *w,
-                        const floating *bias, floating *y, int64_t p0, int64_t p1,
-                        Work wk) noexcept nogil:
+cdef enum Face:
+    FORWARD, GRAD_INPUT, GRAD_WEIGHT
+
+
+cdef void run_block(Face face, const fc_geom *g, const LDims *d, const floating *x,
+                    const floating *w, const floating *gy, const floating *bias, floating *out,
+                    int64_t p0, int64_t p1, Work wk) noexcept nogil:
+    """One face on the output positions [p0, p1), chunk by chunk, batch run by run.
+
+    FORWARD:     out = y;  rows = patches of x,  outs = W_class @ rows (+ bias)
+    GRAD_INPUT:  out = gx; outs = gy,            rows = outs @ W_class, col2im'd
+    GRAD_WEIGHT: out = gw; rows = patches of x,  outs = gy, gw_class += outs^T @ rows
+    """
     cdef floating *pat = <floating *>wk.patches
     cdef floating *rows = <floating *>wk.rows
     cdef floating *outs = <floating *>wk.outs
-    cdef int64_t q0, q1, ncol, n0, nb, n, a, b
+    cdef const floating *wc
+    cdef int64_t q0, q1, ncol, n0, nb, n, a, b, m
     q0 = p0
     while q0 < p1:
         q1 = q0 + d.tile if q0 + d.tile < p1 else p1
@@ -172,81 +147,39 @@ cdef void forward_block(const fc_geom *g, const LDims *d, const floating *x, con
         n0 = 0
         while n0 < d.N:
             nb = d.nb if n0 + d.nb < d.N else d.N - n0
-            for n in range(nb):
-                im2col(g, x + (n0 + n) * d.C * d.S, d.C, q0, q1, pat + n * d.CK * ncol)
-            to_rows(pat, wk.order, nb, d.CK, ncol, ncol, rows)
-            a = 0
-            while a < ncol:
-                b = class_run(wk.cls, wk.order, a, ncol)
-                gemm(c'T', c'N', <int>d.Cout, <int>((b - a) * nb), <int>d.CK, 1,
-                     w + wk.cls[wk.order[a]] * d.wclass, <int>d.CK, rows + a * nb * d.CK,
-                     <int>d.CK, 0, outs + a * nb * d.Cout, <int>d.Cout)
-                a = b
-            from_rows(outs, wk.order, nb, d.Cout, d.P, ncol, y + n0 * d.Cout * d.P + q0)
-            if bias != NULL:
+            if face != GRAD_INPUT:
                 for n in range(nb):
-                    add_bias(y + (n0 + n) * d.Cout * d.P + q0, bias, d.Cout, ncol, d.P)
-            n0 += nb
-        q0 = q1
-
-
-cdef void grad_input_block(const fc_geom *g, const LDims *d, const floating *gy,
-                           const floating *w, floating *gx, int64_t p0, int64_t p1,
-                           Work wk) noexcept nogil:
-    cdef floating *pat = <floating *>wk.patches
-    cdef floating *rows = <floating *>wk.rows
-    cdef floating *outs = <floating *>wk.outs
-    cdef int64_t q0, q1, ncol, n0, nb, n, a, b
-    q0 = p0
-    while q0 < p1:
-        q1 = q0 + d.tile if q0 + d.tile < p1 else p1
-        ncol = q1 - q0
-        fc_class_order(g.ndim, g.out, d.tiles, q0, q1, wk.cls, wk.order)
-        n0 = 0
-        while n0 < d.N:
-            nb = d.nb if n0 + d.nb < d.N else d.N - n0
-            to_rows(gy + n0 * d.Cout * d.P + q0, wk.order, nb, d.Cout, d.P, ncol, outs)
+                    im2col(g, x + (n0 + n) * d.C * d.S, d.C, q0, q1, pat + n * d.CK * ncol)
+                to_rows(pat, wk.order, nb, d.CK, ncol, ncol, rows)
+            if face != FORWARD:
+                to_rows(gy + n0 * d.Cout * d.P + q0, wk.order, nb, d.Cout, d.P, ncol, outs)
             a = 0
-            while a < ncol:
+            while a < ncol:  # one GEMM per run of slots sharing a weight class
                 b = class_run(wk.cls, wk.order, a, ncol)
-                gemm(c'N', c'N', <int>d.CK, <int>((b - a) * nb), <int>d.Cout, 1,
-                     w + wk.cls[wk.order[a]] * d.wclass, <int>d.CK, outs + a * nb * d.Cout,
-                     <int>d.Cout, 0, rows + a * nb * d.CK, <int>d.CK)
+                m = (b - a) * nb
+                wc = w + wk.cls[wk.order[a]] * d.wclass
+                if face == FORWARD:
+                    gemm(c'T', c'N', <int>d.Cout, <int>m, <int>d.CK, 1, wc, <int>d.CK,
+                         rows + a * nb * d.CK, <int>d.CK, 0, outs + a * nb * d.Cout,
+                         <int>d.Cout)
+                elif face == GRAD_INPUT:
+                    gemm(c'N', c'N', <int>d.CK, <int>m, <int>d.Cout, 1, wc, <int>d.CK,
+                         outs + a * nb * d.Cout, <int>d.Cout, 0, rows + a * nb * d.CK,
+                         <int>d.CK)
+                else:
+                    gemm(c'N', c'T', <int>d.CK, <int>d.Cout, <int>m, 1, rows + a * nb * d.CK,
+                         <int>d.CK, outs + a * nb * d.Cout, <int>d.Cout, 1,
+                         out + wk.cls[wk.order[a]] * d.wclass, <int>d.CK)
                 a = b
-            from_rows(rows, wk.order, nb, d.CK, ncol, ncol, pat)
-            for n in range(nb):
-                col2im(g, pat + n * d.CK * ncol, d.C, q0, q1, gx + (n0 + n) * d.C * d.S)
-            n0 += nb
-        q0 = q1
-
-
-cdef void grad_weight_block(const fc_geom *g, const LDims *d, const floating *x,
-                            const floating *gy, floating *gw, int64_t p0, int64_t p1,
-                            Work wk) noexcept nogil:
-    """gw[class] += grad_out rows^T @ patch rows, for the positions [p0, p1)."""
-    cdef floating *pat = <floating *>wk.patches
-    cdef floating *rows = <floating *>wk.rows
-    cdef floating *outs = <floating *>wk.outs
-    cdef int64_t q0, q1, ncol, n0, nb, n, a, b
-    q0 = p0
-    while q0 < p1:
-        q1 = q0 + d.tile if q0 + d.tile < p1 else p1
-        ncol = q1 - q0
-        fc_class_order(g.ndim, g.out, d.tiles, q0, q1, wk.cls, wk.order)
-        n0 = 0
-        while n0 < d.N:
-            nb = d.nb if n0 + d.nb < d.N else d.N - n0
-            for n in range(nb):
-                im2col(g, x + (n0 + n) * d.C * d.S, d.C, q0, q1, pat + n * d.CK * ncol)
-            to_rows(pat, wk.order, nb, d.CK, ncol, ncol, rows)
-            to_rows(gy + n0 * d.Cout * d.P + q0, wk.order, nb, d.Cout, d.P, ncol, outs)
-            a = 0
-            while a < ncol:
-                b = class_run(wk.cls, wk.order, a, ncol)
-                gemm(c'N', c'T', <int>d.CK, <int>d.Cout, <int>((b - a) * nb), 1,
-                     rows + a * nb * d.CK, <int>d.CK, outs + a * nb * d.Cout, <int>d.Cout, 1,
-                     gw + wk.cls[wk.order[a]] * d.wclass, <int>d.CK)
-                a = b
+            if face == FORWARD:
+                from_rows(outs, wk.order, nb, d.Cout, d.P, ncol, out + n0 * d.Cout * d.P + q0)
+                if bias != NULL:
+                    for n in range(nb):
+                        add_bias(out + (n0 + n) * d.Cout * d.P + q0, bias, d.Cout, ncol, d.P)
+            elif face == GRAD_INPUT:
+                from_rows(rows, wk.order, nb, d.CK, ncol, ncol, pat)
+                for n in range(nb):
+                    col2im(g, pat + n * d.CK * ncol, d.C, q0, q1, out + (n0 + n) * d.C * d.S)
             n0 += nb
         q0 = q1
 
@@ -272,7 +205,7 @@ def forward(plan, const floating[::1] x, const floating[::1] w, const floating[:
         for blk in prange(d.nblocks, schedule="dynamic"):
             p0 = blk * d.block
             p1 = p0 + d.block if p0 + d.block < d.P else d.P
-            forward_block(&g, &d, xp, wp, bp, yp, p0, p1, wk)
+            run_block(FORWARD, &g, &d, xp, wp, NULL, bp, yp, p0, p1, wk)
         fc_thread_exit(tstate)
 
 
@@ -302,7 +235,7 @@ def grad_input(plan, const floating[::1] gy, const floating[::1] w, floating[::1
                 blk = 2 * it + color
                 p0 = blk * d.block
                 p1 = p0 + d.block if p0 + d.block < d.P else d.P
-                grad_input_block(&g, &d, gyp, wp, gxp, p0, p1, wk)
+                run_block(GRAD_INPUT, &g, &d, NULL, wp, gyp, NULL, gxp, p0, p1, wk)
             fc_thread_exit(tstate)
 
 
@@ -335,12 +268,13 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy, floating[::
             for blk in prange(d.nblocks, schedule="dynamic"):
                 p0 = blk * d.block
                 p1 = p0 + d.block if p0 + d.block < d.P else d.P
-                grad_weight_block(&g, &d, xp, gyp, gwp, p0, p1, wk)
+                run_block(GRAD_WEIGHT, &g, &d, xp, NULL, gyp, NULL, gwp, p0, p1, wk)
         else:
             for it in prange(B, schedule="dynamic"):
                 memset(pp + it * wsize, 0, wsize * sizeof(floating))
                 for blk in range(it * d.nblocks // B, (it + 1) * d.nblocks // B):
                     p0 = blk * d.block
                     p1 = p0 + d.block if p0 + d.block < d.P else d.P
-                    grad_weight_block(&g, &d, xp, gyp, pp + it * wsize, p0, p1, wk)
+                    run_block(GRAD_WEIGHT, &g, &d, xp, NULL, gyp, NULL, pp + it * wsize, p0,
+                              p1, wk)
         fc_thread_exit(tstate)

@@ -105,12 +105,15 @@ cdef Blocks make_blocks(plan, const fc_geom *g) except *:
     return b
 
 
-def max_pool(plan, const floating[::1] x, floating[::1] y, int64_t[::1] idx):
-    """y = max over every window; idx (empty: not wanted) = flat plane index of it."""
+def forward(plan, bint is_max, const floating[::1] x, const floating[::1] counts,
+            floating[::1] y, int64_t[::1] idx):
+    """Max pooling (``is_max``; idx, unless empty, receives the flat plane index
+    of each maximum) or average pooling (window sizes per axis in ``counts``)."""
     cdef fc_geom g = make_geom(plan)
     cdef Blocks bl = make_blocks(plan, &g)
     cdef int nthreads = plan.threads
     cdef const floating *xp = &x[0]
+    cdef const floating *cp = &counts[0] if counts.shape[0] > 0 else NULL
     cdef floating *yp = &y[0]
     cdef int64_t *ip = &idx[0] if idx.shape[0] > 0 else NULL
     cdef int64_t it, plane, r0, r1
@@ -119,42 +122,30 @@ def max_pool(plan, const floating[::1] x, floating[::1] y, int64_t[::1] idx):
             plane = it // bl.count
             r0 = (it % bl.count) * bl.per_block
             r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
-            max_rows(&g, xp + plane * bl.S, r0, r1, yp + plane * bl.P + r0 * bl.W,
-                     ip + plane * bl.P + r0 * bl.W if ip != NULL else NULL)
+            if is_max:
+                max_rows(&g, xp + plane * bl.S, r0, r1, yp + plane * bl.P + r0 * bl.W,
+                         ip + plane * bl.P + r0 * bl.W if ip != NULL else NULL)
+            else:
+                avg_rows(&g, xp + plane * bl.S, cp, r0, r1, yp + plane * bl.P + r0 * bl.W)
 
 
-def avg_pool(plan, const floating[::1] x, const floating[::1] counts, floating[::1] y):
-    """y = window sums / window sizes (``counts``, per axis, see pool.h)."""
-    cdef fc_geom g = make_geom(plan)
-    cdef Blocks bl = make_blocks(plan, &g)
-    cdef int nthreads = plan.threads
-    cdef const floating *xp = &x[0]
-    cdef const floating *cp = &counts[0]
-    cdef floating *yp = &y[0]
-    cdef int64_t it, plane, r0, r1
-    with nogil:
-        for it in prange(bl.planes * bl.count, num_threads=nthreads, schedule="dynamic"):
-            plane = it // bl.count
-            r0 = (it % bl.count) * bl.per_block
-            r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
-            avg_rows(&g, xp + plane * bl.S, cp, r0, r1, yp + plane * bl.P + r0 * bl.W)
-
-
-def max_pool_grad(plan, const floating[::1] x, const floating[::1] gy, floating[::1] gx,
-                  floating[::1] ybuf, int64_t[::1] ibuf):
-    """gx += gy routed to the arg-maxes; gx must arrive zeroed.  ybuf and ibuf
-    hold ``block_rows * W`` elements per thread."""
+def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
+         const floating[::1] counts, floating[::1] gx, floating[::1] buf, int64_t[::1] ibuf):
+    """gx += gy routed to each window's arg-max of x (``is_max``), or divided by
+    the window sizes in ``counts`` and spread over the windows; gx must arrive
+    zeroed.  buf (and ibuf for max) hold ``block_rows * W`` elements per thread."""
     cdef fc_geom g = make_geom(plan)
     cdef Blocks bl = make_blocks(plan, &g)
     cdef int nthreads = plan.threads
     cdef int64_t scratch = bl.per_block * bl.W
-    cdef const floating *xp = &x[0]
+    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
     cdef const floating *gyp = &gy[0]
+    cdef const floating *cp = &counts[0] if counts.shape[0] > 0 else NULL
     cdef floating *gxp = &gx[0]
-    cdef floating *yb = &ybuf[0]
-    cdef int64_t *ib = &ibuf[0]
+    cdef floating *bp = &buf[0]
+    cdef int64_t *ib = &ibuf[0] if ibuf.shape[0] > 0 else NULL
     cdef int64_t it, plane, r0, r1, per_color
-    cdef floating *ybt
+    cdef floating *bpt
     cdef int64_t *ibt
     cdef int color
     for color in range(2):
@@ -162,14 +153,17 @@ def max_pool_grad(plan, const floating[::1] x, const floating[::1] gy, floating[
         if bl.planes * per_color <= 0:
             continue
         with nogil, parallel(num_threads=nthreads):
-            ybt = yb + fc_thread_num() * scratch
-            ibt = ib + fc_thread_num() * scratch
+            bpt = bp + fc_thread_num() * scratch
+            ibt = ib + fc_thread_num() * scratch if ib != NULL else NULL
             for it in prange(bl.planes * per_color, schedule="dynamic"):
                 plane = it // per_color
                 r0 = (2 * (it % per_color) + color) * bl.per_block
                 r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
-                max_grad_rows(&g, xp + plane * bl.S, gyp + plane * bl.P, r0, r1,
-                              ybt, ibt, gxp + plane * bl.S)
+                if is_max:
+                    max_grad_rows(&g, xp + plane * bl.S, gyp + plane * bl.P, r0, r1, bpt, ibt,
+                                  gxp + plane * bl.S)
+                else:
+                    avg_grad_rows(&g, gyp + plane * bl.P, cp, r0, r1, bpt, gxp + plane * bl.S)
 
 
 def max_pool_scatter(plan, const floating[::1] gy, const int64_t[::1] idx, floating[::1] gx,
@@ -190,31 +184,3 @@ def max_pool_scatter(plan, const floating[::1] gy, const int64_t[::1] idx, float
             bad += scatter(gyp + plane * bl.P, ip + plane * bl.P, bl.P, channels, size,
                            gxp + plane * bl.S)
     return bad
-
-
-def avg_pool_grad(plan, const floating[::1] gy, const floating[::1] counts,
-                  floating[::1] gx, floating[::1] buf):
-    """gx += gy / window size spread over each window; gx must arrive zeroed.
-    buf holds ``block_rows * W`` elements per thread."""
-    cdef fc_geom g = make_geom(plan)
-    cdef Blocks bl = make_blocks(plan, &g)
-    cdef int nthreads = plan.threads
-    cdef int64_t scratch = bl.per_block * bl.W
-    cdef const floating *gyp = &gy[0]
-    cdef const floating *cp = &counts[0]
-    cdef floating *gxp = &gx[0]
-    cdef floating *bp = &buf[0]
-    cdef int64_t it, plane, r0, r1, per_color
-    cdef floating *bpt
-    cdef int color
-    for color in range(2):
-        per_color = (bl.count - color + 1) // 2
-        if bl.planes * per_color <= 0:
-            continue
-        with nogil, parallel(num_threads=nthreads):
-            bpt = bp + fc_thread_num() * scratch
-            for it in prange(bl.planes * per_color, schedule="dynamic"):
-                plane = it // per_color
-                r0 = (2 * (it % per_color) + color) * bl.per_block
-                r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
-                avg_grad_rows(&g, gyp + plane * bl.P, cp, r0, r1, bpt, gxp + plane * bl.S)
