@@ -1,11 +1,10 @@
 /* fastconv/pool.h -- direct max and average pooling kernels and their adjoints.
  *
- * One call handles the rows [r0, r1) of one plane (all axes but the last)
- * of the output; the plane is a (sample, channel) image for channels-first
- * data.  Channels-last data is the same problem with the channels as an
- * extra innermost axis of kernel 1 (set up by the Python layer), so the
- * loops below, vectorised along the contiguous last axis, run along the
- * channels there without a second set of kernels.
+ * One call handles the rows [r0, r1) (all axes but the last) of the output
+ * of one plane.  Every position of a plane holds V contiguous values: V = 1
+ * for channels-first data (a plane is one (sample, channel) image, and the
+ * loops run along its last axis), V = C for channels-last data (a plane is
+ * one sample, and the loops run along the channels of each position).
  *
  * The loops reuse the tap walk of the direct convolution kernels
  * (direct.h: kernel taps outer, output rows of an L1-sized block inner),

@@ -1,7 +1,78 @@
 /* Template body of pool.h: expects FC_T and FC_SFX (direct_impl.h supplies
- * FC_FOR_VALID_ROWS and fc_tap for the same dtype). */
+ * FC_FOR_VALID_ROWS and fc_tap for the same dtype).
+ *
+ * Every position holds V contiguous values (see pool.h): output row r of a
+ * block starts at element (r - r0) * W * V, input position i at i * V. */
 
 #define FC_FN(name) FC_CAT(name, FC_SFX)
+
+/* Run OP(yi, xi, pos) over the outputs [lo, hi) of one row and one tap:
+ * yi = element of the output row, xi = element of the input row read
+ * through the tap (relative to the tap's first input position), pos = that
+ * input position.  V = 1 runs along the row with the stride a compile-time
+ * constant in the common cases (the loads vectorise); V > 1 runs the V
+ * contiguous values of each position as the inner loop. */
+#define FC_TAP_ROW(V, s, lo, hi, OP)                                           \
+    do {                                                                       \
+        if ((V) == 1) {                                                        \
+            if ((s) == 1) {                                                    \
+                for (int64_t o = (lo); o < (hi); ++o) OP(o, o, o)              \
+            } else if ((s) == 2) {                                             \
+                for (int64_t o = (lo); o < (hi); ++o) OP(o, 2 * o, 2 * o)      \
+            } else {                                                           \
+                for (int64_t o = (lo); o < (hi); ++o) OP(o, o * (s), o * (s))  \
+            }                                                                  \
+        } else {                                                               \
+            for (int64_t o = (lo); o < (hi); ++o)                              \
+                for (int64_t v = 0; v < (V); ++v)                              \
+                    OP(o * (V) + v, o * (s) * (V) + v, o * (s))                \
+        }                                                                      \
+    } while (0)
+
+/* max: take x when larger or NaN (NaN propagates; ties keep the earlier element) */
+#define FC_OP_MAX(yi, xi, pos)                                                 \
+    {                                                                          \
+        const FC_T v_ = x[xi];                                                 \
+        y[yi] = ((v_ > y[yi]) | (v_ != v_)) ? v_ : y[yi];                      \
+    }
+/* arg-max: as max, recording the input position; idx < 0 (nothing taken yet)
+ * takes any element, so a window of -inf points at its first element (torch) */
+#define FC_OP_ARGMAX(yi, xi, pos)                                              \
+    {                                                                          \
+        const FC_T v_ = x[xi];                                                 \
+        const int take_ = (v_ > y[yi]) | (v_ != v_) | (idx[yi] < 0);           \
+        y[yi] = take_ ? v_ : y[yi];                                            \
+        idx[yi] = take_ ? roff + (pos) : idx[yi];                              \
+    }
+#define FC_OP_SUM(yi, xi, pos) { y[yi] += x[xi]; }
+#define FC_OP_SPREAD(yi, xi, pos) { x[xi] += y[yi]; }
+
+/* The row loops, inlined into their ISA-cloned callers (restrict lets the
+ * compiler vectorise; FC_ROW_INLINE: see pool.h). */
+FC_ROW_INLINE void FC_FN(fc_max_tap_row)(FC_T *restrict y, const FC_T *restrict x, int64_t lo,
+                                         int64_t hi, int64_t s, int64_t V)
+{
+    FC_TAP_ROW(V, s, lo, hi, FC_OP_MAX);
+}
+
+FC_ROW_INLINE void FC_FN(fc_argmax_tap_row)(FC_T *restrict y, int64_t *restrict idx,
+                                            const FC_T *restrict x, int64_t roff, int64_t lo,
+                                            int64_t hi, int64_t s, int64_t V)
+{
+    FC_TAP_ROW(V, s, lo, hi, FC_OP_ARGMAX);
+}
+
+FC_ROW_INLINE void FC_FN(fc_sum_tap_row)(FC_T *restrict y, const FC_T *restrict x, int64_t lo,
+                                         int64_t hi, int64_t s, int64_t V)
+{
+    FC_TAP_ROW(V, s, lo, hi, FC_OP_SUM);
+}
+
+FC_ROW_INLINE void FC_FN(fc_spread_tap_row)(const FC_T *restrict y, FC_T *restrict x, int64_t lo,
+                                            int64_t hi, int64_t s, int64_t V)
+{
+    FC_TAP_ROW(V, s, lo, hi, FC_OP_SPREAD);
+}
 
 /* Window sizes along `axis` (see pool.h): counts of axis j follow those of j-1. */
 static inline const FC_T *FC_FN(fc_axis_counts)(const fc_geom *g, const FC_T *counts, int axis)
@@ -10,10 +81,11 @@ static inline const FC_T *FC_FN(fc_axis_counts)(const fc_geom *g, const FC_T *co
     return counts;
 }
 
-/* Rows [r0, r1) of `out` (all axes but the last; `out` points at row r0)
- * divided by the window sizes: dst = src / (outer-axes count * last-axis count). */
-static inline void FC_FN(fc_divide_by_counts)(const fc_geom *g, const FC_T *counts, int64_t r0,
-                                              int64_t r1, const FC_T *src, FC_T *dst)
+/* Rows [r0, r1) (src, dst point at row r0) divided by the window sizes:
+ * dst = src / (outer-axes count * last-axis count). */
+static inline void FC_FN(fc_divide_by_counts)(const fc_geom *g, int64_t V, const FC_T *counts,
+                                              int64_t r0, int64_t r1, const FC_T *src,
+                                              FC_T *dst)
 {
     const int L = g->ndim - 1;
     const int64_t W = g->out[L];
@@ -27,9 +99,12 @@ static inline void FC_FN(fc_divide_by_counts)(const fc_geom *g, const FC_T *coun
             outer *= cj[oi[j]];
             cj += g->out[j];
         }
-        const FC_T *restrict s = src + (r - r0) * W;
-        FC_T *restrict d = dst + (r - r0) * W;
-        for (int64_t o = 0; o < W; ++o) d[o] = s[o] / (outer * last[o]);
+        const FC_T *restrict s = src + (r - r0) * W * V;
+        FC_T *restrict d = dst + (r - r0) * W * V;
+        for (int64_t o = 0; o < W; ++o) {
+            const FC_T c = outer * last[o];
+            for (int64_t v = 0; v < V; ++v) d[o * V + v] = s[o * V + v] / c;
+        }
         for (int j = L - 1; j >= 0; --j) {
             if (++oi[j] < g->out[j]) break;
             oi[j] = 0;
@@ -37,73 +112,28 @@ static inline void FC_FN(fc_divide_by_counts)(const fc_geom *g, const FC_T *coun
     }
 }
 
-/* One tap over one output row: y[o] takes x[o*s] when it is larger or NaN
- * (NaN propagates; ties keep the earlier element).  The stride is a
- * compile-time constant in the common cases so the loads vectorise. */
-FC_ROW_INLINE void FC_FN(fc_max_tap_row)(FC_T *restrict y, const FC_T *restrict x, int64_t lo,
-                                         int64_t hi, int64_t s)
-{
-#define FC_MAX_LOOP(S)                                                         \
-    for (int64_t o = lo; o < hi; ++o) {                                        \
-        const FC_T v = x[o * (S)];                                             \
-        y[o] = ((v > y[o]) | (v != v)) ? v : y[o];                             \
-    }
-    if (s == 1) {
-        FC_MAX_LOOP(1)
-    } else if (s == 2) {
-        FC_MAX_LOOP(2)
-    } else {
-        FC_MAX_LOOP(s)
-    }
-#undef FC_MAX_LOOP
-}
-
-/* As fc_max_tap_row, also recording in idx the flat plane index roff + o*s of
- * the element taken; idx < 0 (nothing taken yet) takes any element, so that
- * a window of -inf still points at its first element, as torch does. */
-FC_ROW_INLINE void FC_FN(fc_argmax_tap_row)(FC_T *restrict y, int64_t *restrict idx,
-                                            const FC_T *restrict x, int64_t roff, int64_t lo,
-                                            int64_t hi, int64_t s)
-{
-#define FC_ARGMAX_LOOP(S)                                                      \
-    for (int64_t o = lo; o < hi; ++o) {                                        \
-        const FC_T v = x[o * (S)];                                             \
-        const int take = (v > y[o]) | (v != v) | (idx[o] < 0);                 \
-        y[o] = take ? v : y[o];                                                \
-        idx[o] = take ? roff + o * (S) : idx[o];                               \
-    }
-    if (s == 1) {
-        FC_ARGMAX_LOOP(1)
-    } else if (s == 2) {
-        FC_ARGMAX_LOOP(2)
-    } else {
-        FC_ARGMAX_LOOP(s)
-    }
-#undef FC_ARGMAX_LOOP
-}
-
 /* Rows [r0, r1) of one plane (y, idx point at row r0): y = max of each window;
- * idx (unless NULL) = flat index in the plane of the element chosen, or -1
+ * idx (unless NULL) = the window's chosen input position in the plane, or -1
  * for a window that lies entirely in the padding (then y = -inf). */
 FC_ISA_CLONES
-static void FC_FN(fc_max_pool_rows)(const fc_geom *g, const FC_T *x, int64_t r0, int64_t r1,
-                                    FC_T *y, int64_t *idx)
+static void FC_FN(fc_max_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x, int64_t r0,
+                                    int64_t r1, FC_T *y, int64_t *idx)
 {
     const int64_t W = g->out[g->ndim - 1];
     const int64_t s = g->stride[g->ndim - 1];
     const int64_t y0 = r0 * W;
     int64_t koff[FC_MAXD], lo, hi;
-    for (int64_t i = 0; i < (r1 - r0) * W; ++i) y[i] = -INFINITY;
+    for (int64_t i = 0; i < (r1 - r0) * W * V; ++i) y[i] = -INFINITY;
     if (idx)
-        for (int64_t i = 0; i < (r1 - r0) * W; ++i) idx[i] = -1;
+        for (int64_t i = 0; i < (r1 - r0) * W * V; ++i) idx[i] = -1;
     for (int64_t t = 0; t < g->k_size; ++t) {
         if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
         FC_FOR_VALID_ROWS(g, koff, r0, r1, {
             if (idx)
-                FC_FN(fc_argmax_tap_row)(y + (yoff - y0), idx + (yoff - y0), x + roff, roff,
-                                         lo, hi, s);
+                FC_FN(fc_argmax_tap_row)(y + (yoff - y0) * V, idx + (yoff - y0) * V,
+                                         x + roff * V, roff, lo, hi, s, V);
             else
-                FC_FN(fc_max_tap_row)(y + (yoff - y0), x + roff, lo, hi, s);
+                FC_FN(fc_max_tap_row)(y + (yoff - y0) * V, x + roff * V, lo, hi, s, V);
         });
     }
 }
@@ -111,47 +141,42 @@ static void FC_FN(fc_max_pool_rows)(const fc_geom *g, const FC_T *x, int64_t r0,
 /* Rows [r0, r1) of one plane (y points at row r0): the window sums divided
  * by the window sizes in `counts`. */
 FC_ISA_CLONES
-static void FC_FN(fc_avg_pool_rows)(const fc_geom *g, const FC_T *x, const FC_T *counts,
-                                    int64_t r0, int64_t r1, FC_T *y)
+static void FC_FN(fc_avg_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x,
+                                    const FC_T *counts, int64_t r0, int64_t r1, FC_T *y)
 {
     const int64_t W = g->out[g->ndim - 1];
     const int64_t s = g->stride[g->ndim - 1];
     const int64_t y0 = r0 * W;
     int64_t koff[FC_MAXD], lo, hi;
-    for (int64_t i = 0; i < (r1 - r0) * W; ++i) y[i] = 0;
+    for (int64_t i = 0; i < (r1 - r0) * W * V; ++i) y[i] = 0;
     for (int64_t t = 0; t < g->k_size; ++t) {
         if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
         FC_FOR_VALID_ROWS(g, koff, r0, r1, {
-            FC_T *restrict yr = y + (yoff - y0);
-            const FC_T *restrict xr = x + roff;
-            if (s == 1) {
-                for (int64_t o = lo; o < hi; ++o) yr[o] += xr[o];
-            } else {
-                for (int64_t o = lo; o < hi; ++o) yr[o] += xr[o * s];
-            }
+            FC_FN(fc_sum_tap_row)(y + (yoff - y0) * V, x + roff * V, lo, hi, s, V);
         });
     }
-    FC_FN(fc_divide_by_counts)(g, counts, r0, r1, y, y);
+    FC_FN(fc_divide_by_counts)(g, V, counts, r0, r1, y, y);
 }
 
 /* gx (one input plane) += gy of rows [r0, r1) (gy points at the plane)
  * routed to each window's arg-max; ybuf and ibuf hold (r1 - r0) rows.
  * Outputs are visited in order, so sums into one element have a fixed order. */
-static void FC_FN(fc_max_pool_grad_rows)(const fc_geom *g, const FC_T *x, const FC_T *gy,
-                                         int64_t r0, int64_t r1, FC_T *ybuf, int64_t *ibuf,
-                                         FC_T *gx)
+static void FC_FN(fc_max_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T *x,
+                                         const FC_T *gy, int64_t r0, int64_t r1, FC_T *ybuf,
+                                         int64_t *ibuf, FC_T *gx)
 {
     const int64_t W = g->out[g->ndim - 1];
-    FC_FN(fc_max_pool_rows)(g, x, r0, r1, ybuf, ibuf);
-    const FC_T *gyr = gy + r0 * W;
-    for (int64_t i = 0; i < (r1 - r0) * W; ++i)
-        if (ibuf[i] >= 0) gx[ibuf[i]] += gyr[i];
+    FC_FN(fc_max_pool_rows)(g, V, x, r0, r1, ybuf, ibuf);
+    const FC_T *gyr = gy + r0 * W * V;
+    for (int64_t i0 = 0; i0 < (r1 - r0) * W * V; i0 += V)
+        for (int64_t v = 0; v < V; ++v)
+            if (ibuf[i0 + v] >= 0) gx[ibuf[i0 + v] * V + v] += gyr[i0 + v];
 }
 
-/* gx (one input plane of `size` positions, each a vector of V channels) +=
- * gy routed through `idx`, the indices max pooling returned: output i of the
- * plane goes to position idx[i] (channel i % V).  -1 (an empty window) routes
- * nowhere; returns how many indices were out of range (and skipped). */
+/* gx (one input plane of `size` positions) += gy routed through `idx`, the
+ * indices max pooling returned: output i of the plane goes to position idx[i]
+ * (value i % V).  -1 (an empty window) routes nowhere; returns how many
+ * indices were out of range (and skipped). */
 static int64_t FC_FN(fc_max_pool_scatter)(const FC_T *gy, const int64_t *idx, int64_t n,
                                           int64_t V, int64_t size, FC_T *gx)
 {
@@ -172,26 +197,26 @@ static int64_t FC_FN(fc_max_pool_scatter)(const FC_T *gy, const int64_t *idx, in
  * the plane) divided by its window size, spread over its window; `scaled`
  * holds (r1 - r0) rows. */
 FC_ISA_CLONES
-static void FC_FN(fc_avg_pool_grad_rows)(const fc_geom *g, const FC_T *gy, const FC_T *counts,
-                                         int64_t r0, int64_t r1, FC_T *scaled, FC_T *gx)
+static void FC_FN(fc_avg_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T *gy,
+                                         const FC_T *counts, int64_t r0, int64_t r1,
+                                         FC_T *scaled, FC_T *gx)
 {
     const int64_t W = g->out[g->ndim - 1];
     const int64_t s = g->stride[g->ndim - 1];
     const int64_t y0 = r0 * W;
     int64_t koff[FC_MAXD], lo, hi;
-    FC_FN(fc_divide_by_counts)(g, counts, r0, r1, gy + y0, scaled);
+    FC_FN(fc_divide_by_counts)(g, V, counts, r0, r1, gy + y0 * V, scaled);
     for (int64_t t = 0; t < g->k_size; ++t) {
         if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
         FC_FOR_VALID_ROWS(g, koff, r0, r1, {
-            const FC_T *restrict sr = scaled + (yoff - y0);
-            FC_T *restrict xr = gx + roff;
-            if (s == 1) {
-                for (int64_t o = lo; o < hi; ++o) xr[o] += sr[o];
-            } else {
-                for (int64_t o = lo; o < hi; ++o) xr[o * s] += sr[o];
-            }
+            FC_FN(fc_spread_tap_row)(scaled + (yoff - y0) * V, gx + roff * V, lo, hi, s, V);
         });
     }
 }
 
+#undef FC_OP_MAX
+#undef FC_OP_ARGMAX
+#undef FC_OP_SUM
+#undef FC_OP_SPREAD
+#undef FC_TAP_ROW
 #undef FC_FN

@@ -38,6 +38,7 @@ class _PoolPlan:
     """What the drivers of ``_ext/_pool.pyx`` read (see ``make_geom``)."""
 
     planes: int           # independent images
+    vector: int           # values per position: C for channels-last data, else 1
     in_spatial: tuple     # of one plane
     out_spatial: tuple
     kernel: tuple
@@ -107,27 +108,19 @@ def _rank(kernel_size, ndim, name):
         f"dimensions; expected {d + 2} (batched) or {d + 1} (unbatched)")
 
 
-def _plan(geom, planes, channels_last, channels, threads):
-    """Engine plan: channels-last data is one plane per sample whose last axis
-    is the channels, pooled with a window of 1."""
-    extra = 1 if channels_last else 0
-    in_sp = geom.in_spatial + (channels,) * extra
-    out_sp = geom.out_spatial + (channels,) * extra
-    kernel = geom.kernel + (1,) * extra
-    stride = geom.stride + (1,) * extra
-    dilation = geom.dilation + (1,) * extra
-    pad_lo = tuple(lo for lo, _ in geom.pad) + (0,) * extra
-    if len(out_sp) == 1:
+def _plan(geom, planes, vector, threads):
+    out = geom.out_spatial
+    if len(out) == 1:
         block_rows = 1
     else:
         # Blocks two apart must not share input rows (the gradients run even
         # blocks, then odd ones): (rows0 + 1) * stride > dilation * (k - 1).
-        halo = dilation[0] * (kernel[0] - 1)
-        inner = max(prod(out_sp[1:]), 1)
-        rows0 = max(halo // stride[0] + 1, -(-DIRECT_BLOCK // inner))
-        block_rows = rows0 * prod(out_sp[1:-1])
-    return _PoolPlan(planes, in_sp, out_sp, kernel, stride, dilation, pad_lo,
-                     max(block_rows, 1), threads)
+        halo = geom.dilation[0] * (geom.kernel[0] - 1)
+        inner = max(prod(out[1:]) * vector, 1)
+        rows0 = max(halo // geom.stride[0] + 1, -(-DIRECT_BLOCK // inner))
+        block_rows = rows0 * prod(out[1:-1])
+    return _PoolPlan(planes, vector, geom.in_spatial, out, geom.kernel, geom.stride,
+                     geom.dilation, tuple(lo for lo, _ in geom.pad), max(block_rows, 1), threads)
 
 
 def _pooling(shape, name, kernel_size, stride, padding, dilation, ceil_mode, channels_last,
@@ -154,9 +147,8 @@ def _pooling(shape, name, kernel_size, stride, padding, dilation, ceil_mode, cha
             f"stride={geom.stride}, padding={geom.pad}, dilation={geom.dilation} gives an "
             f"output of size {geom.out_spatial}: too small")
     threads = resolve_workers(workers)
-    planes = n if channels_last else n * c
-    return _Pooling(geom, n, c, batched, channels_last,
-                    _plan(geom, planes, channels_last, c, threads))
+    planes, vector = (n, c) if channels_last else (n * c, 1)
+    return _Pooling(geom, n, c, batched, channels_last, _plan(geom, planes, vector, threads))
 
 
 def _window_counts(pooling, count_include_pad, dtype):
@@ -173,8 +165,6 @@ def _window_counts(pooling, count_include_pad, dtype):
             parts.append(end - start)
         else:
             parts.append(np.minimum(end, n) - np.maximum(start, 0))
-    if pooling.channels_last:
-        parts.append(np.ones(pooling.channels, np.int64))
     return np.concatenate(parts).astype(dtype)
 
 
@@ -184,7 +174,7 @@ def _flat(a):
 
 def _scratch(plan, dtype):
     """Per-thread rows of one block."""
-    return np.empty(plan.threads * plan.block_rows * plan.out_spatial[-1], dtype)
+    return np.empty(plan.threads * plan.block_rows * plan.out_spatial[-1] * plan.vector, dtype)
 
 
 # -- public API --------------------------------------------------------------
@@ -253,8 +243,6 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
     idx = np.empty(shape if return_indices else 0, np.int64)
     if y.size:
         _pool.forward(pooling.plan, True, _flat(xb), np.empty(0, compute), _flat(y), _flat(idx))
-        if return_indices and channels_last:
-            idx //= pooling.channels  # plane offset -> flat spatial index
     y = pooling.deliver(y, result)
     if return_indices:
         return y, (idx if pooling.batched else idx[0])
@@ -356,8 +344,7 @@ def max_pool_grad(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, 
         if gy.size:
             bad = _pool.max_pool_scatter(
                 pooling.plan, _flat(np.ascontiguousarray(pooling.batched_view(gy), compute)),
-                _flat(np.ascontiguousarray(pooling.batched_view(idx), np.int64)), _flat(gx),
-                pooling.channels if pooling.channels_last else 1)
+                _flat(np.ascontiguousarray(pooling.batched_view(idx), np.int64)), _flat(gx))
             if bad:
                 raise ValueError(f"indices holds {bad} value(s) outside [-1, "
                                  f"{prod(pooling.geom.in_spatial)}): not indices of this pooling")

@@ -2,9 +2,9 @@
 """OpenMP drivers of the pooling kernels (include/fastconv/pool.h).
 
 Arrays are flat, C-contiguous planes in the compute dtype: ``planes`` images
-of the plan's geometry (channels-first: one per (sample, channel); the Python
-layer maps channels-last data to one plane per sample with the channels as a
-last axis of kernel 1).  Each plane is cut into blocks of ``plan.block_rows``
+of the plan's geometry, ``plan.vector`` values per position (channels-first:
+one plane per (sample, channel), 1 value; channels-last: one plane per
+sample, C values).  Each plane is cut into blocks of ``plan.block_rows``
 output rows (all axes but the last); the partition depends on the shape only,
 so results are bitwise the same whatever the thread count.  The gradients run
 even blocks, then odd ones: blocks two apart never touch the same input row.
@@ -23,53 +23,56 @@ from fastconv._ext._runtime cimport fc_thread_num
 
 
 cdef extern from "fastconv/pool.h" nogil:
-    void fc_max_pool_rows_f32(const fc_geom *g, const float *x, int64_t r0, int64_t r1,
-                              float *y, int64_t *idx)
-    void fc_max_pool_rows_f64(const fc_geom *g, const double *x, int64_t r0, int64_t r1,
-                              double *y, int64_t *idx)
-    void fc_avg_pool_rows_f32(const fc_geom *g, const float *x, const float *counts,
+    void fc_max_pool_rows_f32(const fc_geom *g, int64_t V, const float *x, int64_t r0,
+                              int64_t r1, float *y, int64_t *idx)
+    void fc_max_pool_rows_f64(const fc_geom *g, int64_t V, const double *x, int64_t r0,
+                              int64_t r1, double *y, int64_t *idx)
+    void fc_avg_pool_rows_f32(const fc_geom *g, int64_t V, const float *x, const float *counts,
                               int64_t r0, int64_t r1, float *y)
-    void fc_avg_pool_rows_f64(const fc_geom *g, const double *x, const double *counts,
-                              int64_t r0, int64_t r1, double *y)
-    void fc_max_pool_grad_rows_f32(const fc_geom *g, const float *x, const float *gy,
+    void fc_avg_pool_rows_f64(const fc_geom *g, int64_t V, const double *x,
+                              const double *counts, int64_t r0, int64_t r1, double *y)
+    void fc_max_pool_grad_rows_f32(const fc_geom *g, int64_t V, const float *x, const float *gy,
                                    int64_t r0, int64_t r1, float *ybuf, int64_t *ibuf,
                                    float *gx)
-    void fc_max_pool_grad_rows_f64(const fc_geom *g, const double *x, const double *gy,
-                                   int64_t r0, int64_t r1, double *ybuf, int64_t *ibuf,
-                                   double *gx)
+    void fc_max_pool_grad_rows_f64(const fc_geom *g, int64_t V, const double *x,
+                                   const double *gy, int64_t r0, int64_t r1, double *ybuf,
+                                   int64_t *ibuf, double *gx)
     int64_t fc_max_pool_scatter_f32(const float *gy, const int64_t *idx, int64_t n, int64_t V,
                                     int64_t size, float *gx)
     int64_t fc_max_pool_scatter_f64(const double *gy, const int64_t *idx, int64_t n, int64_t V,
                                     int64_t size, double *gx)
-    void fc_avg_pool_grad_rows_f32(const fc_geom *g, const float *gy, const float *counts,
-                                   int64_t r0, int64_t r1, float *scaled, float *gx)
-    void fc_avg_pool_grad_rows_f64(const fc_geom *g, const double *gy, const double *counts,
-                                   int64_t r0, int64_t r1, double *scaled, double *gx)
+    void fc_avg_pool_grad_rows_f32(const fc_geom *g, int64_t V, const float *gy,
+                                   const float *counts, int64_t r0, int64_t r1, float *scaled,
+                                   float *gx)
+    void fc_avg_pool_grad_rows_f64(const fc_geom *g, int64_t V, const double *gy,
+                                   const double *counts, int64_t r0, int64_t r1,
+                                   double *scaled, double *gx)
 
 
-cdef inline void max_rows(const fc_geom *g, const floating *x, int64_t r0, int64_t r1,
-                          floating *y, int64_t *idx) noexcept nogil:
+cdef inline void max_rows(const fc_geom *g, int64_t V, const floating *x, int64_t r0,
+                          int64_t r1, floating *y, int64_t *idx) noexcept nogil:
     if floating is float:
-        fc_max_pool_rows_f32(g, x, r0, r1, y, idx)
+        fc_max_pool_rows_f32(g, V, x, r0, r1, y, idx)
     else:
-        fc_max_pool_rows_f64(g, x, r0, r1, y, idx)
+        fc_max_pool_rows_f64(g, V, x, r0, r1, y, idx)
 
 
-cdef inline void avg_rows(const fc_geom *g, const floating *x, const floating *counts,
-                          int64_t r0, int64_t r1, floating *y) noexcept nogil:
+cdef inline void avg_rows(const fc_geom *g, int64_t V, const floating *x,
+                          const floating *counts, int64_t r0, int64_t r1,
+                          floating *y) noexcept nogil:
     if floating is float:
-        fc_avg_pool_rows_f32(g, x, counts, r0, r1, y)
+        fc_avg_pool_rows_f32(g, V, x, counts, r0, r1, y)
     else:
-        fc_avg_pool_rows_f64(g, x, counts, r0, r1, y)
+        fc_avg_pool_rows_f64(g, V, x, counts, r0, r1, y)
 
 
-cdef inline void max_grad_rows(const fc_geom *g, const floating *x, const floating *gy,
-                               int64_t r0, int64_t r1, floating *ybuf, int64_t *ibuf,
-                               floating *gx) noexcept nogil:
+cdef inline void max_grad_rows(const fc_geom *g, int64_t V, const floating *x,
+                               const floating *gy, int64_t r0, int64_t r1, floating *ybuf,
+                               int64_t *ibuf, floating *gx) noexcept nogil:
     if floating is float:
-        fc_max_pool_grad_rows_f32(g, x, gy, r0, r1, ybuf, ibuf, gx)
+        fc_max_pool_grad_rows_f32(g, V, x, gy, r0, r1, ybuf, ibuf, gx)
     else:
-        fc_max_pool_grad_rows_f64(g, x, gy, r0, r1, ybuf, ibuf, gx)
+        fc_max_pool_grad_rows_f64(g, V, x, gy, r0, r1, ybuf, ibuf, gx)
 
 
 cdef inline int64_t scatter(const floating *gy, const int64_t *idx, int64_t n, int64_t V,
@@ -80,28 +83,31 @@ cdef inline int64_t scatter(const floating *gy, const int64_t *idx, int64_t n, i
         return fc_max_pool_scatter_f64(gy, idx, n, V, size, gx)
 
 
-cdef inline void avg_grad_rows(const fc_geom *g, const floating *gy, const floating *counts,
-                               int64_t r0, int64_t r1, floating *scaled,
-                               floating *gx) noexcept nogil:
+cdef inline void avg_grad_rows(const fc_geom *g, int64_t V, const floating *gy,
+                               const floating *counts, int64_t r0, int64_t r1,
+                               floating *scaled, floating *gx) noexcept nogil:
     if floating is float:
-        fc_avg_pool_grad_rows_f32(g, gy, counts, r0, r1, scaled, gx)
+        fc_avg_pool_grad_rows_f32(g, V, gy, counts, r0, r1, scaled, gx)
     else:
-        fc_avg_pool_grad_rows_f64(g, gy, counts, r0, r1, scaled, gx)
+        fc_avg_pool_grad_rows_f64(g, V, gy, counts, r0, r1, scaled, gx)
 
 
 cdef struct Blocks:
-    int64_t planes, rows, per_block, count, S, P, W
+    int64_t planes, rows, per_block, count
+    int64_t V        # values per position
+    int64_t S, P, W  # elements of an input plane, an output plane, an output row
 
 
 cdef Blocks make_blocks(plan, const fc_geom *g) except *:
     cdef Blocks b
     b.planes = plan.planes
-    b.W = g.out[g.ndim - 1]
-    b.rows = g.out_size // b.W if b.W else 0
+    b.V = plan.vector
+    b.rows = g.out_size // g.out[g.ndim - 1] if g.out[g.ndim - 1] else 0
     b.per_block = plan.block_rows
     b.count = (b.rows + b.per_block - 1) // b.per_block
-    b.S = g.in_size
-    b.P = g.out_size
+    b.S = g.in_size * b.V
+    b.P = g.out_size * b.V
+    b.W = g.out[g.ndim - 1] * b.V
     return b
 
 
@@ -123,10 +129,10 @@ def forward(plan, bint is_max, const floating[::1] x, const floating[::1] counts
             r0 = (it % bl.count) * bl.per_block
             r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
             if is_max:
-                max_rows(&g, xp + plane * bl.S, r0, r1, yp + plane * bl.P + r0 * bl.W,
+                max_rows(&g, bl.V, xp + plane * bl.S, r0, r1, yp + plane * bl.P + r0 * bl.W,
                          ip + plane * bl.P + r0 * bl.W if ip != NULL else NULL)
             else:
-                avg_rows(&g, xp + plane * bl.S, cp, r0, r1, yp + plane * bl.P + r0 * bl.W)
+                avg_rows(&g, bl.V, xp + plane * bl.S, cp, r0, r1, yp + plane * bl.P + r0 * bl.W)
 
 
 def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
@@ -160,27 +166,25 @@ def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
                 r0 = (2 * (it % per_color) + color) * bl.per_block
                 r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
                 if is_max:
-                    max_grad_rows(&g, xp + plane * bl.S, gyp + plane * bl.P, r0, r1, bpt, ibt,
+                    max_grad_rows(&g, bl.V, xp + plane * bl.S, gyp + plane * bl.P, r0, r1, bpt, ibt,
                                   gxp + plane * bl.S)
                 else:
-                    avg_grad_rows(&g, gyp + plane * bl.P, cp, r0, r1, bpt, gxp + plane * bl.S)
+                    avg_grad_rows(&g, bl.V, gyp + plane * bl.P, cp, r0, r1, bpt, gxp + plane * bl.S)
 
 
-def max_pool_scatter(plan, const floating[::1] gy, const int64_t[::1] idx, floating[::1] gx,
-                     int64_t channels):
-    """gx += gy routed through the indices max_pool returned (one plane per
-    sample with ``channels`` > 1 for channels-last data, else 1); gx must
-    arrive zeroed.  Returns the number of out-of-range indices (skipped)."""
+def max_pool_scatter(plan, const floating[::1] gy, const int64_t[::1] idx, floating[::1] gx):
+    """gx += gy routed through the indices max_pool returned; gx must arrive
+    zeroed.  Returns the number of out-of-range indices (skipped)."""
     cdef fc_geom g = make_geom(plan)
     cdef Blocks bl = make_blocks(plan, &g)
     cdef int nthreads = plan.threads
-    cdef int64_t size = bl.S // channels
+    cdef int64_t size = g.in_size
     cdef const floating *gyp = &gy[0]
     cdef const int64_t *ip = &idx[0]
     cdef floating *gxp = &gx[0]
     cdef int64_t plane, bad = 0
     with nogil:
         for plane in prange(bl.planes, num_threads=nthreads, schedule="dynamic"):
-            bad += scatter(gyp + plane * bl.P, ip + plane * bl.P, bl.P, channels, size,
+            bad += scatter(gyp + plane * bl.P, ip + plane * bl.P, bl.P, bl.V, size,
                            gxp + plane * bl.S)
     return bad
