@@ -31,6 +31,11 @@ __all__ = ["local_conv", "local_conv_grad_input", "local_conv_grad_weight",
 _INT_MAX = 2**31 - 1  # BLAS dimensions are C ints
 # At least this many (position, sample) columns per GEMM when the batch allows.
 _MIN_COLUMNS = 8
+# A thread's packed patches (twice: im2col output and position rows).  Twice
+# the conv engine's tile: chunks of whole output rows make fc_im2col copy runs
+# twice as long; measured on 3x3 64->64 at 28x28, N=8: 1 MiB is 10% faster
+# than 512 KiB and still sits in the 2 MiB L2 with the weights streaming by.
+_TILE_BYTES = 2 * TILE_BYTES
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,8 @@ def _make_plan(geom, batch, tiles, threads):
     P = prod(out)
     ck = geom.in_channels * prod(geom.kernel)
     per_sample = max(ck, 1) * 8  # bytes of one patch column (float64 keeps plans dtype-free)
-    nb = max(1, min(batch, TILE_BYTES // (per_sample * _MIN_COLUMNS)))
-    tile = max(1, min(P, TILE_BYTES // (nb * per_sample)))
+    nb = max(1, min(batch, _TILE_BYTES // (per_sample * _MIN_COLUMNS)))
+    tile = max(1, min(P, _TILE_BYTES // (nb * per_sample)))
     # Blocks of whole outer rows; two blocks apart never share input rows:
     # (rows + 1) * stride > dilation * (k - 1) on the outermost axis.
     halo = geom.dilation[0] * (geom.kernel[0] - 1)
