@@ -276,3 +276,17 @@ def test_workers_threads_agree(rng):
     ref = fn.correlate(x, w, workers=1)
     for n in (2, 3, -1):
         np.testing.assert_array_equal(fn.correlate(x, w, workers=n), ref)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "wrap", "nearest", "constant"])
+def test_column_blocks(mode, rng):
+    """Column blocks of a long signal and of rows wider than a strip: the
+    boundary rule applies at the ends only."""
+    x = make(rng, (4001,), "float32")
+    w = rng.standard_normal(12)
+    for workers in (1, 3):
+        check_same(fn.correlate(x, w, mode=mode, cval=1.0, origin=-3, workers=workers),
+                   ndi.correlate(x, w, mode=mode, cval=1.0, origin=-3))
+    x2 = make(rng, (2, 60001), "float64")
+    w2 = rng.standard_normal((2, 7))
+    check_same(fn.convolve(x2, w2, mode=mode), ndi.convolve(x2, w2, mode=mode))

@@ -384,3 +384,17 @@ def test_auto_chooses_by_cost():
     assert F.choose_method(1, (2048, 2048), (2048, 2048), (127, 127), 4, 2) == "fft"
     assert F.choose_method(1, (2**20,), (2**20,), (4096,), 8, 2) == "fft"
     assert F.choose_method(1, (100,), (100,), (5,), 8, 2) == "direct"
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_long_signal_column_blocks(mode, rng):
+    """A long 1-d signal is one row: split in column blocks for the threads."""
+    a = make(rng, (5003,), "float64")
+    b = make(rng, (9,), "float64")
+    for workers in (1, 2, 4):
+        check_same(fs.correlate(a, b, mode, "direct", workers=workers),
+                   ss.correlate(a, b, mode, "direct"), scale_of(a, b))
+    wide = make(rng, (3, 70001), "float32")   # rows wider than a strip
+    k2 = make(rng, (2, 5), "float32")
+    check_same(fs.convolve2d(wide, k2, mode, "wrap"), ss.convolve2d(wide, k2, mode, "wrap"),
+               scale_of(wide, k2))

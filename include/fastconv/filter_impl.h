@@ -3,64 +3,74 @@
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 #define FC_ROWS_FN FC_CAT(fc_rows, FC_CAT(FC_SFX, fn))
 
-/* Strip row i = extended row e0 + i of a plane (NULL plane: all cval).
- * Columns: extended column c reads src_c[c]; [a, b) is one copied run. */
-static void FC_FN(fc_filter_strip)(const fc_filter_plan *P, const FC_T *plane,
-                                   const int64_t *src_r, int64_t e0, int64_t nrows,
-                                   FC_T cval, FC_T *strip)
+/* Strip row i = extended row e0 + i of a plane (NULL plane: all cval),
+ * columns = extended columns [c0, c0 + n) of the last axis. */
+static void FC_FN(fc_filter_strip)(const fc_filter_plan *P, const FC_T *plane, int64_t e0,
+                                   int64_t nrows, int64_t c0, int64_t n, FC_T cval,
+                                   FC_T *strip)
 {
-    const int L = P->nd - 1;
+    const int R = P->nd - 2, L = P->nd - 1;
     const int64_t W = P->in[L];
-    const int64_t ncols = P->out[L] + P->k[L] - 1;
-    const int64_t *src_c = P->src[L];
-    const int64_t a = P->col_a, b = P->col_b;
+    /* the window's interior run [ia, ib), and its border columns */
+    const int64_t ia = P->a[L] - c0 < 0 ? 0 : (P->a[L] - c0 > n ? n : P->a[L] - c0);
+    int64_t ib = P->b[L] - c0 > n ? n : P->b[L] - c0;
+    if (ib < ia) ib = ia;
     for (int64_t i = 0; i < nrows; ++i) {
         FC_T *d = strip + i * P->ss;
-        const int64_t r = plane ? src_r[e0 + i] : -1;
+        const int64_t r = plane ? fc_filter_src(P, R, e0 + i) : -1;
         if (r < 0) {
-            for (int64_t c = 0; c < ncols; ++c) d[c] = cval;
+            for (int64_t c = 0; c < n; ++c) d[c] = cval;
             continue;
         }
         const FC_T *s = plane + r * W;
-        for (int64_t c = 0; c < a; ++c) d[c] = src_c[c] < 0 ? cval : s[src_c[c]];
-        if (b > a) memcpy(d + a, s + src_c[a], (size_t)(b - a) * sizeof(FC_T));
-        for (int64_t c = b; c < ncols; ++c) d[c] = src_c[c] < 0 ? cval : s[src_c[c]];
+        for (int64_t c = 0; c < ia; ++c) {
+            const int64_t sc = P->src_lo[L][c0 + c];
+            d[c] = sc < 0 ? cval : s[sc];
+        }
+        if (ib > ia) memcpy(d + ia, s + c0 + ia - P->lo[L], (size_t)(ib - ia) * sizeof(FC_T));
+        for (int64_t c = ib; c < n; ++c) {
+            const int64_t sc = P->src_hi[L][c0 + c - P->b[L]];
+            d[c] = sc < 0 ? cval : s[sc];
+        }
     }
 }
 
-/* The plane's rows [e0, e0 + nrows) in place, if they are consecutive source
- * rows and the columns need no padding: the first of them, else NULL. */
+/* The plane's rows [e0, e0 + nrows) and columns [c0, c0 + n) in place, if
+ * they are consecutive source rows and interior columns: the first element,
+ * else NULL. */
 static inline const FC_T *FC_FN(fc_filter_in_place)(const fc_filter_plan *P, const FC_T *plane,
-                                                    const int64_t *src_r, int64_t e0,
-                                                    int64_t nrows)
+                                                    int64_t e0, int64_t nrows, int64_t c0,
+                                                    int64_t n)
 {
-    const int L = P->nd - 1;
-    if (!plane || !P->tap_off_in || P->col_a != 0 || P->col_b != P->out[L] + P->k[L] - 1)
-        return NULL;
-    const int64_t r0 = src_r[e0];
+    const int R = P->nd - 2, L = P->nd - 1;
+    if (!plane || !P->tap_off_in || c0 < P->a[L] || c0 + n > P->b[L]) return NULL;
+    const int64_t r0 = fc_filter_src(P, R, e0);
     if (r0 < 0) return NULL;
     for (int64_t i = 1; i < nrows; ++i)
-        if (src_r[e0 + i] != r0 + i) return NULL;
-    return plane + r0 * P->in[L] + P->src[L][0];
+        if (fc_filter_src(P, R, e0 + i) != r0 + i) return NULL;
+    return plane + r0 * P->in[L] + c0 - P->lo[L];
 }
 
-/* One work item: rows [r0, r1) of one output slab (all axes but the last
- * two fixed), summed over the outer taps.  `work` is the thread's scratch. */
+/* One work item: rows [r0, r0 + nr) x columns [c0, c0 + nc) of one output
+ * slab (all axes but the last two fixed), summed over the outer taps.
+ * `work` is the thread's scratch. */
 static void FC_FN(fc_filter_item)(const fc_filter_plan *P, FC_ROWS_FN rows_fn,
                                   int64_t item, const FC_T *x, const FC_T *w, FC_T cval,
                                   FC_T *y, FC_T *work)
 {
     const int nd = P->nd, R = nd - 2, L = nd - 1;
-    const int64_t blk = item % P->blocks;
-    const int64_t slab = (item / P->blocks) % P->outer;
-    const int64_t b = item / (P->blocks * P->outer);
-    const int64_t r0 = blk * P->rows;
+    const int64_t cblk = item % P->cblocks;
+    const int64_t blk = (item / P->cblocks) % P->blocks;
+    const int64_t slab = (item / (P->cblocks * P->blocks)) % P->outer;
+    const int64_t b = item / (P->cblocks * P->blocks * P->outer);
+    const int64_t r0 = blk * P->rows, c0 = cblk * P->cols;
     const int64_t nr = (r0 + P->rows < P->out[R] ? r0 + P->rows : P->out[R]) - r0;
+    const int64_t nc = (c0 + P->cols < P->out[L] ? c0 + P->cols : P->out[L]) - c0;
     const int64_t Wo = P->out[L];
-    const int64_t nin = nr + P->k[R] - 1;
+    const int64_t nin = nr + P->k[R] - 1, ncin = nc + P->k[L] - 1;
     const FC_T *xb = x + b * P->in_size;
     const FC_T *wb = w + b * P->w_stride;
-    FC_T *yr = y + b * P->out_size + (slab * P->out[R] + r0) * Wo;
+    FC_T *yr = y + b * P->out_size + (slab * P->out[R] + r0) * Wo + c0;
 
     int64_t oi[FC_MAXD], ki[FC_MAXD];
     fc_unravel(slab, R, P->out, oi);
@@ -68,9 +78,9 @@ static void FC_FN(fc_filter_item)(const fc_filter_plan *P, FC_ROWS_FN rows_fn,
     if (P->separable) {
         /* row pass over the strip into tmp, then the column pass into y */
         FC_T *strip = work, *tmp = work + nin * P->ss;
-        FC_FN(fc_filter_strip)(P, xb, P->src[R], r0, nin, cval, strip);
-        rows_fn(strip, P->ss, P->n_h, P->h_off, wb, 0, 0, nin, Wo, tmp, P->tmp_stride);
-        rows_fn(tmp, P->tmp_stride, P->n_v, P->v_off, wb + P->n_h, 0, 0, nr, Wo, yr, Wo);
+        FC_FN(fc_filter_strip)(P, xb, r0, nin, c0, ncin, cval, strip);
+        rows_fn(strip, P->ss, P->n_h, P->h_off, wb, 0, 0, nin, nc, tmp, P->tmp_stride);
+        rows_fn(tmp, P->tmp_stride, P->n_v, P->v_off, wb + P->n_h, 0, 0, nr, nc, yr, Wo);
         return;
     }
 
@@ -83,21 +93,22 @@ static void FC_FN(fc_filter_item)(const fc_filter_plan *P, FC_ROWS_FN rows_fn,
         fc_unravel(u, R, P->k, ki);
         int64_t lin = 0;
         for (int j = 0; j < R; ++j) {
-            const int64_t s = P->src[j][oi[j] + ki[j]];
+            const int64_t s = fc_filter_src(P, j, oi[j] + ki[j]);
             if (s < 0) { plane = NULL; break; }
             lin = lin * P->in[j] + s;
         }
         if (plane) plane += lin * P->in[R] * P->in[L];
-        const FC_T *s = FC_FN(fc_filter_in_place)(P, plane, P->src[R], r0, nin);
+        const FC_T *s = FC_FN(fc_filter_in_place)(P, plane, r0, nin, c0, ncin);
         if (s) {
-            rows_fn(s, P->in[L], nt, P->tap_off_in + t0, wb + t0, 0, !first, nr, Wo, yr, Wo);
+            rows_fn(s, P->in[L], nt, P->tap_off_in + t0, wb + t0, 0, !first, nr, nc, yr, Wo);
         } else {
-            FC_FN(fc_filter_strip)(P, plane, P->src[R], r0, nin, cval, work);
-            rows_fn(work, P->ss, nt, P->tap_off + t0, wb + t0, 0, !first, nr, Wo, yr, Wo);
+            FC_FN(fc_filter_strip)(P, plane, r0, nin, c0, ncin, cval, work);
+            rows_fn(work, P->ss, nt, P->tap_off + t0, wb + t0, 0, !first, nr, nc, yr, Wo);
         }
         first = 0;
     }
-    if (first) memset(yr, 0, (size_t)(nr * Wo) * sizeof(FC_T));
+    if (first)
+        for (int64_t i = 0; i < nr; ++i) memset(yr + i * Wo, 0, (size_t)nc * sizeof(FC_T));
 }
 
 #undef FC_ROWS_FN

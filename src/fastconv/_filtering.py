@@ -30,6 +30,7 @@ Three ways to compute it:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from math import log2, prod
 
@@ -79,6 +80,26 @@ def index_map(n, lo, length, mode):
     raise ValueError(f"unknown boundary mode {mode!r}")
 
 
+@dataclass(frozen=True)
+class AxisMap:
+    """index_map(n, lo, length, mode) stored by its parts: the identity run
+    [a, b) (position e reads e - lo), and the tabulated borders."""
+
+    lo: int
+    a: int
+    b: int
+    src_lo: np.ndarray   # positions [0, a)
+    src_hi: np.ndarray   # positions [b, length)
+
+    @classmethod
+    def create(cls, n, lo, length, mode):
+        a = min(max(lo, 0), length)
+        b = max(a, min(lo + n, length))
+        full_lo = index_map(n, lo, a, mode)
+        hi = index_map(n, lo - b, length - b, mode)  # positions b.. as 0..
+        return cls(lo, a, b, np.ascontiguousarray(full_lo), np.ascontiguousarray(hi))
+
+
 def extend(x, lo, modes, cval, out_shape, kernel):
     """The extended input: (B, *(O + K - 1)) with every boundary applied."""
     xe = x
@@ -107,9 +128,10 @@ class FilterPlan:
     maps: list
     in_size: int
     out_size: int
-    col_range: tuple
     rows: int
     blocks: int
+    cols: int
+    cblocks: int
     outer: int
     items: int
     ss: int
@@ -141,19 +163,35 @@ def _row_stride(ncols, itemsize):
     return ss
 
 
-def _block_rows(out_rows, kh, ss, itemsize, planes, threads):
-    """Output rows per block: the strip fits STRIP_BYTES, and there are enough
-    items for the threads.  Multiples of 12 (the row blocks of the kernels are
-    3 and 4 rows) when large."""
-    # at least as many rows as the kernel has (else the halo is most of the copy)
-    fit = max(12, kh, STRIP_BYTES // (ss * itemsize) - (kh - 1))
-    rows = max(1, min(out_rows, fit))
-    want = ITEMS_PER_THREAD * threads
-    if planes * -(-out_rows // rows) < want:
-        rows = max(1, -(-out_rows // -(-want // planes)))
+def _blocking(out_rows, out_cols, kh, kw, itemsize, planes, threads):
+    """(rows, cols): output rows and columns of one block.
+
+    The strip of a block, (rows + kh - 1) x (cols + kw - 1), should fit
+    STRIP_BYTES, with at least max(12, kh) rows (else the kh - 1 halo rows
+    are most of the copy); rows are multiples of 12 (the register blocks of
+    the kernels are 3 and 4 rows) when large.  Columns are split only when a
+    row is too wide for that, or when there are too few items for the
+    threads (a long 1-d signal is one row).
+    """
+    budget = STRIP_BYTES // itemsize
+    min_rows = min(out_rows, max(12, kh))
+    rows = max(min_rows, budget // max(out_cols + kw - 1, 1) - (kh - 1))
+    rows = max(1, min(out_rows, rows))
+    cols = out_cols
+    if (rows + kh - 1) * (cols + kw - 1) > 2 * budget:
+        cols = max(64, _round_up(max(budget // (rows + kh - 1) - (kw - 1), 1), 64))
+    want = ITEMS_PER_THREAD * threads if threads > 1 else 1
+    blocks = lambda r, c: planes * -(-out_rows // r) * -(-out_cols // c)  # noqa: E731
+    if blocks(rows, cols) < want:
+        # fewer rows per block (not below the kernel height), then fewer columns
+        need_rows = -(-want // (planes * -(-out_cols // cols)))
+        rows = max(min(rows, max(kh, 4)), -(-out_rows // need_rows))
+        if blocks(rows, cols) < want:
+            need_cols = -(-want // (planes * -(-out_rows // rows)))
+            cols = max(256, _round_up(-(-out_cols // need_cols), 64))
     if rows >= 12:
         rows = rows // 12 * 12
-    return rows
+    return rows, min(cols, max(out_cols, 1))
 
 
 def rank1(w2, compute):
@@ -180,19 +218,19 @@ def make_plan(in_shape, out_shape, kernel, lo, modes, batch, w, *, skip_eps, sep
     """
     nd = len(kernel)
     L, R = nd - 1, nd - 2
-    maps = [index_map(n, l, o + k - 1, m)
+    maps = [AxisMap.create(n, l, o + k - 1, m)
             for n, o, k, l, m in zip(in_shape, out_shape, kernel, lo, modes)]
-    ncols = out_shape[L] + kernel[L] - 1
     n_in = in_shape[L]
-    col_a = min(max(lo[L], 0), ncols)
-    col_b = max(col_a, min(lo[L] + n_in, ncols))
-    ss = _row_stride(ncols, itemsize)
     kh, kw = kernel[R], kernel[L]
     outer = prod(out_shape[:R])
-    rows = _block_rows(out_shape[R], kh, ss, itemsize, batch * outer, threads)
+    rows, cols = _blocking(out_shape[R], out_shape[L], kh, kw, itemsize, batch * outer,
+                           threads)
     blocks = -(-out_shape[R] // rows) if out_shape[R] else 0
+    cblocks = -(-out_shape[L] // cols) if out_shape[L] else 0
+    ss = _row_stride(cols + kw - 1, itemsize)
     nin = rows + kh - 1
-    in_place = col_a == 0 and col_b == ncols and nd >= 1
+    in_place = maps[L].b > maps[L].a
+    items = batch * outer * blocks * cblocks
 
     Bw = w.shape[0]
     n_outer = prod(kernel[:R])
@@ -201,11 +239,11 @@ def make_plan(in_shape, out_shape, kernel, lo, modes, batch, w, *, skip_eps, sep
         u, v = separable
         keep_h = np.flatnonzero(v) if skip_eps else np.arange(kw)
         keep_v = np.flatnonzero(u) if skip_eps else np.arange(kh)
-        tmp_stride = _row_stride(out_shape[L], itemsize)
+        tmp_stride = _row_stride(cols, itemsize)
         weights = np.concatenate([v[keep_h], u[keep_v]]).astype(w.dtype)
         plan = FilterPlan(
             nd, tuple(in_shape), tuple(out_shape), tuple(kernel), maps, prod(in_shape),
-            prod(out_shape), (col_a, col_b), rows, blocks, outer, batch * outer * blocks,
+            prod(out_shape), rows, blocks, cols, cblocks, outer, items,
             ss, 1, np.zeros(2, np.int64), np.zeros(0, np.int64), None, 0, 0, True,
             keep_h.astype(np.int64), (keep_v * tmp_stride).astype(np.int64), tmp_stride,
             nin * (ss + tmp_stride), threads)
@@ -226,7 +264,7 @@ def make_plan(in_shape, out_shape, kernel, lo, modes, batch, w, *, skip_eps, sep
     ntaps = int(tap_start[-1])
     plan = FilterPlan(
         nd, tuple(in_shape), tuple(out_shape), tuple(kernel), maps, prod(in_shape),
-        prod(out_shape), (col_a, col_b), rows, blocks, outer, batch * outer * blocks, ss,
+        prod(out_shape), rows, blocks, cols, cblocks, outer, items, ss,
         n_outer, tap_start, tap_off, tap_off_in, ntaps, ntaps if Bw > 1 else 0, False,
         None, None, 0, nin * ss, threads)
     return plan, np.ascontiguousarray(weights.reshape(-1))
@@ -292,19 +330,39 @@ def fft(x, w, lo, modes, cval, out_shape, threads):
     y_shape = (B,) + tuple(out_shape)
     if prod(y_shape) == 0:
         return np.zeros(y_shape, x.dtype)
-    xe = extend(x, lo, modes, cval, out_shape, kernel)
-    shape = [sfft.next_fast_len(n, real=x.dtype.kind != "c") for n in xe.shape[1:]]
-    sl = (slice(None),) + tuple(slice(0, o) for o in out_shape)
-    if x.dtype.kind == "c" or w.dtype.kind == "c":
+    real = x.dtype.kind != "c" and w.dtype.kind != "c"
+    zero_pad = all(m == "constant" for m in modes) and cval == 0
+    if zero_pad:
+        # Circular correlation of x itself: y[o] = c[(o - lo) mod M], exact when
+        # M >= n + lo (the low pad wraps into zeros) and M >= out - lo + k - 1.
+        xe, start = x, [-l for l in lo]
+        need = [max(n + l, o - l + k - 1)
+                for n, o, k, l in zip(x.shape[1:], out_shape, kernel, lo)]
+    else:
+        xe, start = extend(x, lo, modes, cval, out_shape, kernel), [0] * d
+        need = list(xe.shape[1:])
+    shape = [sfft.next_fast_len(int(n), real=real) for n in need]
+    if real:
+        X = sfft.rfftn(xe, shape, axes=axes, workers=threads)
+        X *= np.conj(sfft.rfftn(w, shape, axes=axes, workers=threads))
+        c = sfft.irfftn(X, shape, axes=axes, workers=threads)
+    else:
         X = sfft.fftn(xe, shape, axes=axes, workers=threads)
         # y[o] = sum_t xe[o + t] w[t]  =  ifft(X * conj(fft(conj(w))))
         X *= np.conj(sfft.fftn(np.conj(w), shape, axes=axes, workers=threads))
-        y = sfft.ifftn(X, shape, axes=axes, workers=threads)
-    else:
-        X = sfft.rfftn(xe, shape, axes=axes, workers=threads)
-        X *= np.conj(sfft.rfftn(w, shape, axes=axes, workers=threads))
-        y = sfft.irfftn(X, shape, axes=axes, workers=threads)
-    return np.ascontiguousarray(y[sl])
+        c = sfft.ifftn(X, shape, axes=axes, workers=threads)
+    del X
+    y = np.empty(y_shape, c.dtype)
+    # copy out the wanted window of the circular result, in at most 2^d pieces
+    pieces = [[(0, o)] if s >= 0 else [(0, min(-s, o)), (min(-s, o), o)]
+              for s, o in zip(start, out_shape)]
+    for part in itertools.product(*pieces):
+        dst = tuple(slice(a, b) for a, b in part)
+        src = tuple(slice((a + s) % m, (a + s) % m + (b - a))
+                    for (a, b), s, m in zip(part, start, shape))
+        if all(b > a for a, b in part):
+            y[(slice(None),) + dst] = c[(slice(None),) + src]
+    return y
 
 
 def exact(x, w, lo, modes, cval, out_shape):

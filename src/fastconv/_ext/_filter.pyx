@@ -22,10 +22,13 @@ cdef extern from "fastconv/filter.h" nogil:
         int64_t in_ "in"[16]
         int64_t out[16]
         int64_t k[16]
-        const int64_t *src[16]
+        int64_t lo[16]
+        int64_t a[16]
+        int64_t b[16]
+        const int64_t *src_lo[16]
+        const int64_t *src_hi[16]
         int64_t in_size, out_size
-        int64_t col_a, col_b
-        int64_t rows, blocks, outer, items, ss
+        int64_t rows, blocks, cols, cblocks, outer, items, ss
         int64_t n_outer
         const int64_t *tap_start
         const int64_t *tap_off
@@ -81,7 +84,6 @@ cdef const int64_t *_ptr(const int64_t[::1] a) noexcept:
 cdef fc_filter_plan make_plan(plan) except *:
     cdef fc_filter_plan P
     cdef int j
-    cdef const int64_t[::1] m
     memset(&P, 0, sizeof(P))
     P.nd = plan.nd
     for j in range(P.nd):
@@ -89,12 +91,15 @@ cdef fc_filter_plan make_plan(plan) except *:
         P.out[j] = plan.out_shape[j]
         P.k[j] = plan.kernel[j]
         m = plan.maps[j]
-        P.src[j] = _ptr(m)
+        P.lo[j], P.a[j], P.b[j] = m.lo, m.a, m.b
+        P.src_lo[j] = _ptr(m.src_lo)
+        P.src_hi[j] = _ptr(m.src_hi)
     P.in_size = plan.in_size
     P.out_size = plan.out_size
-    P.col_a, P.col_b = plan.col_range
     P.rows = plan.rows
     P.blocks = plan.blocks
+    P.cols = plan.cols
+    P.cblocks = plan.cblocks
     P.outer = plan.outer
     P.items = plan.items
     P.ss = plan.ss
