@@ -9,6 +9,7 @@ here, once per call; the drivers only loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from math import prod
 
 import numpy as np
@@ -24,6 +25,10 @@ TILE_BYTES = 512 * 1024
 MIN_TILE = 64
 # The grad_weight buckets: at most this many partial sums of the weight
 # gradient, and at most this many bytes of them.
+# Below this many multiply-adds a call runs on one thread: waking a second
+# costs more than it saves, and on a loaded machine a descheduled worker can
+# hold the whole call at the closing barrier for milliseconds.
+SERIAL_WORK = 2_000_000
 MAX_BUCKETS = 16
 BUCKET_BYTES = 128 * 1024 * 1024
 # Channel-wise layers (one input channel per group) with at most this many
@@ -85,8 +90,10 @@ class Plan:
         return self.in_channels // self.groups * prod(self.kernel)
 
 
+@lru_cache(maxsize=512)
 def make_plan(geom, batch, threads):
-    """A Plan for a ConvGeometry applied to ``batch`` samples."""
+    """A Plan for a ConvGeometry applied to ``batch`` samples (cached: it depends
+    on the shapes only)."""
     in_spatial = geom.padded_spatial
     pad_lo = tuple(lo for lo, _ in geom.implicit_pad)
     pointwise = (all(k == 1 for k in geom.kernel) and all(s == 1 for s in geom.stride)
@@ -118,6 +125,8 @@ def make_plan(geom, batch, threads):
     implicit = implicit_ok(geom.stride[-1], geom.out_spatial[-1], cog, pointwise, direct)
     implicit_dx = (all(s == 1 for s in geom.stride)
                    and implicit_ok(1, in_spatial[-1], cg, pointwise, direct))
+    if batch * geom.out_channels * P * ck < SERIAL_WORK:
+        threads = 1
     for dim in (P, prod(in_spatial), ck, geom.out_channels):
         if dim > _INT_MAX:
             raise ValueError(
@@ -241,6 +250,7 @@ def pad_or_crop(a, pairs):
     return out
 
 
+@lru_cache(maxsize=256)
 def _offset_tables(in_p, out, kernel, dilation, stride, cg):
     """(koffs, rowbase) of the implicit GEMM over a padded input of size in_p.
 
@@ -257,6 +267,7 @@ def _offset_tables(in_p, out, kernel, dilation, stride, cg):
         rowbase = np.ascontiguousarray(rowbase, np.int64)
     else:
         rowbase = np.zeros(1, np.int64)
+    koffs.flags.writeable = rowbase.flags.writeable = False  # shared through the cache
     return koffs, rowbase
 
 

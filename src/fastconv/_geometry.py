@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
+from functools import lru_cache
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "mean")
 
@@ -119,6 +120,29 @@ def normalize_padding(padding, in_spatial, kernel, stride, dilation):
     return pairs
 
 
+def _cache_key(value):
+    """``value`` as nested tuples of exact ints, strs and tagged bools, or None.
+
+    Exact types only: 2.0 == 2 and True == 1 would otherwise share a cache
+    entry with a valid argument and skip its validation."""
+    if type(value) in (int, str):
+        return value
+    if type(value) is bool:
+        return ("bool", value)
+    if type(value) in (tuple, list):
+        items = tuple(_cache_key(v) for v in value)
+        return None if any(i is None for i in items) else items
+    return None
+
+
+def _uncache_key(key):
+    if type(key) is tuple:
+        if len(key) == 2 and key[0] == "bool" and type(key[1]) is bool:
+            return key[1]
+        return tuple(_uncache_key(k) for k in key)
+    return key
+
+
 @dataclass(frozen=True)
 class ConvGeometry:
     """Normalised geometry of one N-d correlation (channels-first view).
@@ -144,6 +168,23 @@ class ConvGeometry:
     @classmethod
     def create(cls, in_spatial, kernel, *, in_channels, out_channels, stride=1,
                padding=0, dilation=1, groups=1, padding_mode="zeros", ceil_mode=False):
+        """Validate and normalise; cached when every argument is hashable (a
+        training loop asks for the same geometry over and over)."""
+        args = (in_spatial, kernel, in_channels, out_channels, stride, padding, dilation,
+                groups, padding_mode, ceil_mode)
+        key = _cache_key(args)
+        if key is None:
+            return cls._create(*args)
+        return cls._create_cached(*key)
+
+    @classmethod
+    @lru_cache(maxsize=1024)
+    def _create_cached(cls, *key):
+        return cls._create(*(_uncache_key(k) for k in key))
+
+    @classmethod
+    def _create(cls, in_spatial, kernel, in_channels, out_channels, stride, padding, dilation,
+                groups, padding_mode, ceil_mode):
         in_spatial = tuple(int(n) for n in in_spatial)
         kernel = tuple(int(k) for k in kernel)
         ndim = len(kernel)

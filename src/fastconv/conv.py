@@ -8,6 +8,7 @@ dispatches to the engine; it never loops over data itself.
 from __future__ import annotations
 
 import operator
+from functools import lru_cache
 from math import prod
 
 import numpy as np
@@ -47,11 +48,16 @@ def _dtypes(*arrays):
     All-integer/bool input -> float64; otherwise result_type(*arrays, float32)
     (float16 is computed in float32 and returned as float16).
     """
-    if all(a.dtype.kind in "biu" for a in arrays):
+    return _dtype_policy(tuple(a.dtype for a in arrays))
+
+
+@lru_cache(maxsize=256)
+def _dtype_policy(dtypes):
+    if all(dt.kind in "biu" for dt in dtypes):
         return np.dtype(np.float64), np.dtype(np.float64)
-    if np.result_type(*(a.dtype for a in arrays)) == np.float16:
+    if np.result_type(*dtypes) == np.float16:
         return np.dtype(np.float32), np.dtype(np.float16)
-    result = np.result_type(*(a.dtype for a in arrays), np.float32)
+    result = np.result_type(*dtypes, np.float32)
     if result in (np.float32, np.float64):
         return np.dtype(result).newbyteorder("="), np.dtype(result).newbyteorder("=")
     # extended precision: computed in float64, returned as asked
