@@ -254,3 +254,18 @@ def test_errors_name_the_argument(call, exc, match):
     w = np.ones((4, 4, 2, 3, 3, 3))
     with pytest.raises(exc, match=match):
         call(x, w)
+
+
+def test_wide_patches_split_the_batch(rng):
+    # C_in * K large enough that a packed chunk holds fewer samples than the
+    # batch: several batch runs per chunk (accumulated, and overwritten first)
+    x = rng.standard_normal((5, 800, 4, 3))
+    w = rng.standard_normal((2, 1, 3, 800, 3, 3))
+    g = rng.standard_normal((5, 3, 2, 1))
+    ref.assert_close(fastconv.local_conv(x, w), ref.tiled_conv(x, w), what="forward")
+    ref.assert_close(fastconv.local_conv_grad_input(g, w, x.shape),
+                     ref.tiled_conv_grad_input(g, w, x.shape), what="grad_input")
+    ref.assert_close(fastconv.local_conv_grad_weight(x, g, w.shape),
+                     ref.tiled_conv_grad_weight(x, g, w.shape), what="grad_weight")
+    ref.assert_close(fastconv.tiled_conv_grad_weight(x, g, (1, 1) + w.shape[2:]),
+                     ref.tiled_conv_grad_weight(x, g, (1, 1) + w.shape[2:]), what="shared")

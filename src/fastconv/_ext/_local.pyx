@@ -68,6 +68,7 @@ def register_blas_threads_local(addresses):
 cdef struct LDims:
     int64_t N, C, Cout, CK, P, S, wclass   # wclass = Cout*CK, one weight class
     int64_t tile, nb, block, nblocks
+    bint shared      # blocks share weight classes
     int64_t tiles[16]
 
 
@@ -85,6 +86,7 @@ cdef LDims make_ldims(plan, const fc_geom *g) except *:
     d.nb = plan.nb
     d.block = plan.block
     d.nblocks = (d.P + d.block - 1) // d.block
+    d.shared = plan.shared
     for j in range(g.ndim):
         d.tiles[j] = plan.tiles[j]
     return d
@@ -166,9 +168,10 @@ cdef void run_block(Face face, const fc_geom *g, const LDims *d, const floating 
                     gemm(c'N', c'N', <int>d.CK, <int>m, <int>d.Cout, 1, wc, <int>d.CK,
                          outs + a * nb * d.Cout, <int>d.Cout, 0, rows + a * nb * d.CK,
                          <int>d.CK)
-                else:
+                else:  # a class of its own block is overwritten by its first batch run
                     gemm(c'N', c'T', <int>d.CK, <int>d.Cout, <int>m, 1, rows + a * nb * d.CK,
-                         <int>d.CK, outs + a * nb * d.Cout, <int>d.Cout, 1,
+                         <int>d.CK, outs + a * nb * d.Cout, <int>d.Cout,
+                         0 if n0 == 0 and not d.shared else 1,
                          out + wk.cls[wk.order[a]] * d.wclass, <int>d.CK)
                 a = b
             if face == FORWARD:
@@ -241,9 +244,10 @@ def grad_input(plan, const floating[::1] gy, const floating[::1] w, floating[::1
 
 def grad_weight(plan, const floating[::1] x, const floating[::1] gy, floating[::1] gw,
                 floating[::1] partial, floating[::1] fwork, int64_t[::1] iwork):
-    """gw = the weight gradient of tiled_conv; gw must arrive zeroed.
+    """gw = the weight gradient of tiled_conv.
 
-    Without shared classes every block writes its own classes of gw.  With
+    Without shared classes every block overwrites its own classes of gw (gw
+    must arrive zeroed only where T exceeds S_out: classes no position uses).  With
     them, bucket b sums blocks [b*nblocks/B, (b+1)*nblocks/B) into its slice of
     ``partial`` (gw itself when B = 1); the caller adds the slices in order."""
     cdef fc_geom g = make_geom(plan)
