@@ -45,66 +45,21 @@ static inline const char *fc_igemm_isa(void)
     return fc_cpu_has_avx512() ? "avx512f" : "portable C (auto-vectorised)";
 }
 
-/* -- float ---------------------------------------------------------------- */
-#define FC_T float
-#define FC_SFX f32
-#define FC_VL 16
 #if FC_HAVE_AVX512_KERNELS
-#define FC_VEC __m512
-#define FC_MASK __mmask16
-#define FC_ZERO() _mm512_setzero_ps()
-#define FC_LOADZ(m, p) _mm512_maskz_loadu_ps((m), (p))
-#define FC_BCAST(p) _mm512_set1_ps(*(p))
-#define FC_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define FC_ADD(a, b) _mm512_add_ps((a), (b))
-#define FC_STOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
-#define FC_REDUCE(v) _mm512_reduce_add_ps(v)
-#endif
-#include "igemm_impl.h"
-#undef FC_T
-#undef FC_SFX
-#undef FC_VL
-#if FC_HAVE_AVX512_KERNELS
-#undef FC_VEC
-#undef FC_MASK
-#undef FC_ZERO
-#undef FC_LOADZ
-#undef FC_BCAST
-#undef FC_FMA
-#undef FC_ADD
-#undef FC_STOREM
-#undef FC_REDUCE
+/* AVX-512 intrinsics of the template's dtype: FC_I(fmadd_) -> _mm512_fmadd_ps. */
+#define FC_I3_(a, b, c) a##b##c
+#define FC_I3(a, b, c) FC_I3_(a, b, c)
+#define FC_I(op) FC_I3(_mm512_, op, FC_ISFX)
+#define FC_ZERO() FC_I(setzero_)()
+#define FC_LOADZ(m, p) FC_I(maskz_loadu_)((m), (p))
+#define FC_BCAST(p) FC_I(set1_)(*(p))
+#define FC_FMA(a, b, c) FC_I(fmadd_)((a), (b), (c))
+#define FC_ADD(a, b) FC_I(add_)((a), (b))
+#define FC_STOREM(p, m, v) FC_I(mask_storeu_)((p), (m), (v))
+#define FC_REDUCE(v) FC_I(reduce_add_)(v)
 #endif
 
-/* -- double --------------------------------------------------------------- */
-#define FC_T double
-#define FC_SFX f64
-#define FC_VL 8
-#if FC_HAVE_AVX512_KERNELS
-#define FC_VEC __m512d
-#define FC_MASK __mmask8
-#define FC_ZERO() _mm512_setzero_pd()
-#define FC_LOADZ(m, p) _mm512_maskz_loadu_pd((m), (p))
-#define FC_BCAST(p) _mm512_set1_pd(*(p))
-#define FC_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
-#define FC_ADD(a, b) _mm512_add_pd((a), (b))
-#define FC_STOREM(p, m, v) _mm512_mask_storeu_pd((p), (m), (v))
-#define FC_REDUCE(v) _mm512_reduce_add_pd(v)
-#endif
-#include "igemm_impl.h"
-#undef FC_T
-#undef FC_SFX
-#undef FC_VL
-#if FC_HAVE_AVX512_KERNELS
-#undef FC_VEC
-#undef FC_MASK
-#undef FC_ZERO
-#undef FC_LOADZ
-#undef FC_BCAST
-#undef FC_FMA
-#undef FC_ADD
-#undef FC_STOREM
-#undef FC_REDUCE
-#endif
+#define FC_TEMPLATE "igemm_impl.h"
+#include "for_each_dtype.h"
 
 #endif

@@ -1,7 +1,14 @@
-/* Template body of igemm.h: FC_T, FC_SFX, FC_VL (and the FC_VEC... intrinsics). */
+/* Template body of igemm.h, expanded by for_each_dtype.h. */
 
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 #define MR FC_IGEMM_MR
+#if FC_VL == 16
+#define FC_VEC __m512
+#define FC_MASK __mmask16
+#else
+#define FC_VEC __m512d
+#define FC_MASK __mmask8
+#endif
 
 #if FC_HAVE_AVX512_KERNELS
 
@@ -253,5 +260,7 @@ static void FC_FN(fc_igemm_dw_rows)(const FC_T *x, const int64_t *koffs, int64_t
 #undef DW_MO
 #undef DW_MK
 
+#undef FC_VEC
+#undef FC_MASK
 #undef MR
 #undef FC_FN

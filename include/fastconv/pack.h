@@ -13,16 +13,7 @@
 
 #include "geom.h"
 
-#define FC_T float
-#define FC_SFX f32
-#include "pack_impl.h"
-#undef FC_T
-#undef FC_SFX
-
-#define FC_T double
-#define FC_SFX f64
-#include "pack_impl.h"
-#undef FC_T
-#undef FC_SFX
+#define FC_TEMPLATE "pack_impl.h"
+#include "for_each_dtype.h"
 
 #endif

@@ -11,53 +11,16 @@ threads, so every face gives bitwise the same result whatever ``workers`` is.
 """
 
 from cython.parallel cimport parallel, prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memset
 
 from fastconv._ext._blas cimport floating, gemm
+from fastconv._ext._pack cimport add_bias, col2im, im2col
 from fastconv._ext._plan cimport Dims, fc_geom, make_dims, make_geom
-from libc.stdint cimport uintptr_t
 
 from fastconv._ext._runtime cimport (
     FC_MAX_BLAS, fc_register_blas_local, fc_thread_enter, fc_thread_exit, fc_thread_num, fc_tstate,
 )
-
-
-cdef extern from "fastconv/pack.h" nogil:
-    void fc_im2col_f32(const fc_geom *g, const float *x, int64_t C,
-                       int64_t p0, int64_t p1, float *col)
-    void fc_im2col_f64(const fc_geom *g, const double *x, int64_t C,
-                       int64_t p0, int64_t p1, double *col)
-    void fc_col2im_f32(const fc_geom *g, const float *col, int64_t C,
-                       int64_t p0, int64_t p1, float *x)
-    void fc_col2im_f64(const fc_geom *g, const double *col, int64_t C,
-                       int64_t p0, int64_t p1, double *x)
-    void fc_add_bias_f32(float *y, const float *bias, int64_t rows, int64_t ncol, int64_t ld)
-    void fc_add_bias_f64(double *y, const double *bias, int64_t rows, int64_t ncol, int64_t ld)
-
-
-cdef inline void im2col(const fc_geom *g, const floating *x, int64_t C,
-                        int64_t p0, int64_t p1, floating *col) noexcept nogil:
-    if floating is float:
-        fc_im2col_f32(g, x, C, p0, p1, col)
-    else:
-        fc_im2col_f64(g, x, C, p0, p1, col)
-
-
-cdef inline void col2im(const fc_geom *g, const floating *col, int64_t C,
-                        int64_t p0, int64_t p1, floating *x) noexcept nogil:
-    if floating is float:
-        fc_col2im_f32(g, col, C, p0, p1, x)
-    else:
-        fc_col2im_f64(g, col, C, p0, p1, x)
-
-
-cdef inline void add_bias(floating *y, const floating *bias, int64_t rows,
-                          int64_t ncol, int64_t ld) noexcept nogil:
-    if floating is float:
-        fc_add_bias_f32(y, bias, rows, ncol, ld)
-    else:
-        fc_add_bias_f64(y, bias, rows, ncol, ld)
 
 
 def register_blas_threads_local(addresses):
