@@ -75,13 +75,13 @@ def check_grad_weight(case, rng):
     return gw
 
 
-@settings(max_examples=700)
+@settings(max_examples=500)
 @given(case=conv_cases(biases=(None,)), seed=st.integers(0, 2**32 - 1))
 def test_grad_input_matches_reference(case, seed):
     check_grad_input(case, np.random.default_rng(seed))
 
 
-@settings(max_examples=700)
+@settings(max_examples=500)
 @given(case=conv_cases(biases=(None,)), seed=st.integers(0, 2**32 - 1))
 def test_grad_weight_matches_reference(case, seed):
     check_grad_weight(case, np.random.default_rng(seed))
@@ -94,7 +94,7 @@ def test_grads_4d(case, seed):
     check_grad_weight(case, np.random.default_rng(seed))
 
 
-@settings(max_examples=400)
+@settings(max_examples=300)
 @given(case=conv_cases(dtypes=(np.float64,), biases=(None,)), seed=st.integers(0, 2**32 - 1))
 def test_dot_product_identities(case, seed):
     """<conv(x; w), g> = <x, grad_input(g)> = <w, grad_weight(x, g)>, to 1e-10."""
@@ -199,7 +199,7 @@ def test_conv_grad_bias(channels_last, dtype, shape, rng):
     assert_close(db, R.conv_grad_bias(g), dtype=dtype)
 
 
-@settings(max_examples=250)
+@settings(max_examples=200)
 @given(case=conv_cases(), seed=st.integers(0, 2**32 - 1))
 def test_conv_vjp_matches_faces(case, seed):
     rng = np.random.default_rng(seed)
@@ -356,14 +356,14 @@ def run_transpose(p, rng):
     return y, lay.from_ref(ref), lay, (x, w, b, kw, out, cout)
 
 
-@settings(max_examples=500)
+@settings(max_examples=400)
 @given(p=transpose_cases(), seed=st.integers(0, 2**32 - 1))
 def test_conv_transpose_matches_reference(p, seed):
     y, ref, _, _ = run_transpose(p, np.random.default_rng(seed))
     assert_close(y, ref, dtype=p["dtype"], what=repr(p))
 
 
-@settings(max_examples=200)
+@settings(max_examples=150)
 @given(p=transpose_cases(), seed=st.integers(0, 2**32 - 1))
 def test_conv_transpose_is_grad_input_plus_bias(p, seed):
     fits = all(R.out_size(o, k, s, dl, lo, hi) == n for o, k, s, dl, (lo, hi), n in

@@ -155,7 +155,7 @@ def run_case(case, rng, fn=None):
     return y
 
 
-@settings(max_examples=1200)
+@settings(max_examples=900)
 @given(case=conv_cases(), seed=st.integers(0, 2**32 - 1))
 def test_conv_matches_reference(case, seed):
     run_case(case, np.random.default_rng(seed))
