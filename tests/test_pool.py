@@ -49,22 +49,24 @@ def _args(case):
     return stride, eff_stride
 
 
-def _input(case, ties=False):
+def _input(case, values="normal"):
     rng = np.random.default_rng(case["seed"])
     shape = case["shape"] if case["batched"] else (1,) + case["shape"][1:]
-    if ties:  # few distinct values: many ties inside windows
+    if values == "ties":  # few distinct values: many ties inside windows
         x_cf = rng.integers(-2, 3, shape).astype(np.float64)
     else:
         x_cf = rng.standard_normal(shape)
+    if values == "nan":  # NaN must win every window it is in
+        x_cf[rng.random(shape) < 0.15] = np.nan
     return x_cf, ref.to_layout(x_cf, case["channels_last"], case["batched"]).astype(case["dtype"])
 
 
 # --------------------------------------------------------------------------
 # against the reference loops
 # --------------------------------------------------------------------------
-@given(pool_cases(), st.booleans())
-def test_max_pool_matches_reference(case, ties):
-    x_cf, x = _input(case, ties)
+@given(pool_cases(), st.sampled_from(["normal", "ties", "nan"]))
+def test_max_pool_matches_reference(case, values):
+    x_cf, x = _input(case, values)
     stride, eff = _args(case)
     pairs = tuple((p, p) for p in case["pads"])
     kw = dict(padding=case["pads"], dilation=case["dilation"], ceil_mode=case["ceil_mode"],
