@@ -53,6 +53,8 @@ typedef struct {
     const int64_t *tap_off_in;
     int64_t ntaps;
     int64_t w_stride;                /* weights per plane (0: one kernel for all) */
+    int dense;                       /* every slice has all kh*kw taps, row-major:
+                                        fc_rows2d may run it */
     /* separable 2-d kernel (nd == 2, one kernel): a row pass, then a column pass */
     int separable;
     int64_t n_h, n_v;                /* taps of each pass */

@@ -2,6 +2,7 @@
 
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 #define FC_ROWS_FN FC_CAT(fc_rows, FC_CAT(FC_SFX, fn))
+#define FC_ROWS2D_FN FC_CAT(fc_rows2d, FC_CAT(FC_SFX, fn))
 
 /* Strip row i = extended row e0 + i of a plane (NULL plane: all cval),
  * columns = extended columns [c0, c0 + n) of the last axis. */
@@ -53,9 +54,10 @@ static inline const FC_T *FC_FN(fc_filter_in_place)(const fc_filter_plan *P, con
 
 /* One work item: rows [r0, r0 + nr) x columns [c0, c0 + nc) of one output
  * slab (all axes but the last two fixed), summed over the outer taps.
- * `work` is the thread's scratch. */
+ * `work` is the thread's scratch; rows2d_fn (NULL: not available) runs
+ * dense slices. */
 static void FC_FN(fc_filter_item)(const fc_filter_plan *P, FC_ROWS_FN rows_fn,
-                                  int64_t item, const FC_T *x, const FC_T *w, FC_T cval,
+                                  FC_ROWS2D_FN rows2d_fn, int64_t item, const FC_T *x, const FC_T *w, FC_T cval,
                                   FC_T *y, FC_T *work)
 {
     const int nd = P->nd, R = nd - 2, L = nd - 1;
@@ -80,7 +82,10 @@ static void FC_FN(fc_filter_item)(const fc_filter_plan *P, FC_ROWS_FN rows_fn,
         FC_T *strip = work, *tmp = work + nin * P->ss;
         FC_FN(fc_filter_strip)(P, xb, r0, nin, c0, ncin, cval, strip);
         rows_fn(strip, P->ss, P->n_h, P->h_off, wb, 0, 0, nin, nc, tmp, P->tmp_stride);
-        rows_fn(tmp, P->tmp_stride, P->n_v, P->v_off, wb + P->n_h, 0, 0, nr, nc, yr, Wo);
+        if (rows2d_fn && P->dense)
+            rows2d_fn(tmp, P->tmp_stride, P->n_v, 1, wb + P->n_h, 0, 0, nr, nc, yr, Wo);
+        else
+            rows_fn(tmp, P->tmp_stride, P->n_v, P->v_off, wb + P->n_h, 0, 0, nr, nc, yr, Wo);
         return;
     }
 
@@ -99,17 +104,22 @@ static void FC_FN(fc_filter_item)(const fc_filter_plan *P, FC_ROWS_FN rows_fn,
         }
         if (plane) plane += lin * P->in[R] * P->in[L];
         const FC_T *s = FC_FN(fc_filter_in_place)(P, plane, r0, nin, c0, ncin);
-        if (s) {
-            rows_fn(s, P->in[L], nt, P->tap_off_in + t0, wb + t0, 0, !first, nr, nc, yr, Wo);
-        } else {
+        const int64_t ss = s ? P->in[L] : P->ss;
+        if (!s) {
             FC_FN(fc_filter_strip)(P, plane, r0, nin, c0, ncin, cval, work);
-            rows_fn(work, P->ss, nt, P->tap_off + t0, wb + t0, 0, !first, nr, nc, yr, Wo);
+            s = work;
         }
+        if (rows2d_fn && P->dense)
+            rows2d_fn(s, ss, P->k[R], P->k[L], wb + t0, 0, !first, nr, nc, yr, Wo);
+        else
+            rows_fn(s, ss, nt, (s == work ? P->tap_off : P->tap_off_in) + t0, wb + t0, 0,
+                    !first, nr, nc, yr, Wo);
         first = 0;
     }
     if (first)
         for (int64_t i = 0; i < nr; ++i) memset(yr + i * Wo, 0, (size_t)nc * sizeof(FC_T));
 }
 
+#undef FC_ROWS2D_FN
 #undef FC_ROWS_FN
 #undef FC_FN

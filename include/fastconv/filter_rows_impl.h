@@ -106,6 +106,126 @@ FC_RFN(fc_rows)(const FC_T *s, int64_t ss, int64_t nt, const int64_t *off, const
         FC_RFN(fc_rows_strip)(s + r * ss, ss, nt, off, w, b, add, W, y + r * ys, ys, 1);
 }
 
+/* -- dense kh x kw kernels: each input load feeds several output rows -------
+ *
+ *   fc_rows2d_<dt>_<isa>(s, ss, kh, kw, w, b, add, R, W, y, ys):
+ *       y[r*ys + o] = (add ? y[r*ys + o] : b)
+ *                     + sum_{p < kh, q < kw} w[p*kw + q] * s[(r + p)*ss + o + q]
+ *
+ * Same sums as fc_rows with the taps (p*ss + q) in row-major order.  A
+ * register block of FC_RB2 rows walks the FC_RB2 + kh - 1 input rows it
+ * reads; the vectors loaded from input row j (one per column tap q) are
+ * added into every block row i with 0 <= j - i < kh, with weight
+ * w[(j - i)*kw + q]: up to FC_RB2 FMAs per load instead of one.  The rows i
+ * an input row feeds form a range [lo, hi] known per j; each range has its
+ * own unrolled loop (a switch outside the q loop), so no tap outside the
+ * kernel is ever multiplied (NaN and Inf propagate exactly as the sum says).
+ */
+
+/* acc[i][v] += w[(j - i)*kw + q] * x[j][o + v*VL + q] for i in [lo, hi], q < kw. */
+#define FC_RB2_ROWS(LO, HI)                                                            \
+    for (int64_t q = 0; q < kw; ++q) {                                                 \
+        FC_VT xv[FC_VB2];                                                              \
+        _Pragma("GCC unroll 16") for (int v = 0; v < vb; ++v)                          \
+            xv[v] = FC_VLOAD(xr + q + v * FC_VL);                                      \
+        _Pragma("GCC unroll 16") for (int i = (LO); i <= (HI); ++i) {                  \
+            const FC_T wt = wj[(jj - i) * kw + q];                                     \
+            _Pragma("GCC unroll 16") for (int v = 0; v < vb; ++v) acc[i][v] += wt * xv[v]; \
+        }                                                                              \
+    }
+
+FC_TARGET static FC_FORCE_INLINE void
+FC_RFN(fc_rows2d_block)(const FC_T *s, int64_t ss, int64_t kh, int64_t kw, const FC_T *w,
+                        FC_T b, int add, FC_T *y, int64_t ys, const int vb)
+{
+    FC_VT acc[FC_RB2][FC_VB2];
+#pragma GCC unroll 16
+    for (int i = 0; i < FC_RB2; ++i)
+#pragma GCC unroll 16
+        for (int v = 0; v < vb; ++v) {
+            if (add) acc[i][v] = FC_VLOAD(y + i * ys + v * FC_VL);
+            else { FC_VZERO(acc[i][v]); acc[i][v] += b; }
+        }
+    const FC_T *wj = w;
+    for (int64_t jj = 0; jj < FC_RB2 + kh - 1; ++jj) {
+        const FC_T *xr = s + jj * ss;
+        const int lo = jj - kh + 1 > 0 ? (int)(jj - kh + 1) : 0;
+        const int hi = jj < FC_RB2 - 1 ? (int)jj : FC_RB2 - 1;
+        switch (lo * FC_RB2 + hi) {
+#if FC_RB2 == 4
+        case 0: FC_RB2_ROWS(0, 0) break;
+        case 1: FC_RB2_ROWS(0, 1) break;
+        case 2: FC_RB2_ROWS(0, 2) break;
+        case 3: FC_RB2_ROWS(0, 3) break;
+        case 5: FC_RB2_ROWS(1, 1) break;
+        case 6: FC_RB2_ROWS(1, 2) break;
+        case 7: FC_RB2_ROWS(1, 3) break;
+        case 10: FC_RB2_ROWS(2, 2) break;
+        case 11: FC_RB2_ROWS(2, 3) break;
+        case 15: FC_RB2_ROWS(3, 3) break;
+#elif FC_RB2 == 3
+        case 0: FC_RB2_ROWS(0, 0) break;
+        case 1: FC_RB2_ROWS(0, 1) break;
+        case 2: FC_RB2_ROWS(0, 2) break;
+        case 4: FC_RB2_ROWS(1, 1) break;
+        case 5: FC_RB2_ROWS(1, 2) break;
+        case 8: FC_RB2_ROWS(2, 2) break;
+#else
+#error "FC_RB2 must be 3 or 4"
+#endif
+        default: break;
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < FC_RB2; ++i)
+#pragma GCC unroll 16
+        for (int v = 0; v < vb; ++v) FC_VSTORE(y + i * ys + v * FC_VL, acc[i][v]);
+}
+#undef FC_RB2_ROWS
+
+/* One output row (or the last columns): the plain sum. */
+FC_TARGET static void
+FC_RFN(fc_rows2d_rest)(const FC_T *s, int64_t ss, int64_t kh, int64_t kw, const FC_T *w,
+                       FC_T b, int add, int64_t R, int64_t o0, int64_t W, FC_T *y, int64_t ys)
+{
+    for (int64_t r = 0; r < R; ++r) {
+        int64_t o = o0;
+        for (; o + FC_VL <= W; o += FC_VL) {
+            FC_VT a;
+            if (add) a = FC_VLOAD(y + r * ys + o);
+            else { FC_VZERO(a); a += b; }
+            for (int64_t p = 0; p < kh; ++p)
+                for (int64_t q = 0; q < kw; ++q)
+                    a += w[p * kw + q] * FC_VLOAD(s + (r + p) * ss + o + q);
+            FC_VSTORE(y + r * ys + o, a);
+        }
+        for (; o < W; ++o) {
+            FC_T a = add ? y[r * ys + o] : b;
+            for (int64_t p = 0; p < kh; ++p)
+                for (int64_t q = 0; q < kw; ++q) a += w[p * kw + q] * s[(r + p) * ss + o + q];
+            y[r * ys + o] = a;
+        }
+    }
+}
+
+FC_TARGET static void
+FC_RFN(fc_rows2d)(const FC_T *s, int64_t ss, int64_t kh, int64_t kw, const FC_T *w, FC_T b,
+                  int add, int64_t R, int64_t W, FC_T *y, int64_t ys)
+{
+    int64_t r = 0;
+    for (; r + FC_RB2 <= R; r += FC_RB2) {
+        const FC_T *sr = s + r * ss;
+        FC_T *yr = y + r * ys;
+        int64_t o = 0;
+        for (; o + FC_VB2 * FC_VL <= W; o += FC_VB2 * FC_VL)
+            FC_RFN(fc_rows2d_block)(sr + o, ss, kh, kw, w, b, add, yr + o, ys, FC_VB2);
+        for (; o + FC_VL <= W; o += FC_VL)
+            FC_RFN(fc_rows2d_block)(sr + o, ss, kh, kw, w, b, add, yr + o, ys, 1);
+        if (o < W) FC_RFN(fc_rows2d_rest)(sr, ss, kh, kw, w, b, add, FC_RB2, o, W, yr, ys);
+    }
+    if (r < R) FC_RFN(fc_rows2d_rest)(s + r * ss, ss, kh, kw, w, b, add, R - r, 0, W, y + r * ys, ys);
+}
+
 #undef FC_VL
 #undef FC_VLOAD
 #undef FC_VSTORE

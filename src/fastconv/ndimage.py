@@ -86,26 +86,27 @@ def _expand_origin(ndim, axes, origin):
 
 
 def _get_output(output, input, complex_output=False):
-    """SciPy's _ni_support._get_output: (array to fill, returned as is)."""
+    """SciPy's _ni_support._get_output: the array to fill (every element gets
+    written, so a new one need not be zeroed)."""
     shape = input.shape
     if output is None:
         if not complex_output:
-            return np.zeros(shape, dtype=input.dtype.name)
-        return np.zeros(shape, dtype=np.promote_types(input.dtype, np.complex64))
+            return np.empty(shape, dtype=input.dtype.name)
+        return np.empty(shape, dtype=np.promote_types(input.dtype, np.complex64))
     if isinstance(output, (type, np.dtype)):
         if complex_output and np.dtype(output).kind != "c":
             import warnings
 
             warnings.warn("promoting specified output dtype to complex", stacklevel=4)
             output = np.promote_types(output, np.complex64)
-        return np.zeros(shape, dtype=output)
+        return np.empty(shape, dtype=output)
     if isinstance(output, str):
         output = np.dtype(output)
         if complex_output and output.kind != "c":
             raise RuntimeError("output must have complex dtype")
         if not issubclass(output.type, np.number):
             raise RuntimeError("output must have numeric dtype")
-        return np.zeros(shape, dtype=output)
+        return np.empty(shape, dtype=output)
     output = np.asarray(output)
     if output.shape != shape:
         raise RuntimeError("output shape not correct")

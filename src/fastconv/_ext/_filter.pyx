@@ -1,11 +1,15 @@
 # cython: freethreading_compatible = True
-"""OpenMP driver of the single-channel filter engine (include/fastconv/filter.h).
+"""Driver of the single-channel filter engine (include/fastconv/filter.h).
 
 ``run`` takes a ``fastconv._filtering.FilterPlan`` (everything decided in
 Python: index maps, taps, block sizes, threads), releases the GIL and hands
 the work items to the threads; each thread owns one slice of ``work`` as its
-strip scratch.  Items write disjoint output rows, so the result does not
+strip scratch.  Items write disjoint output blocks, so the result does not
 depend on the thread count.
+
+The threads are those of include/fastconv/filter_pool.h (the caller never
+waits for a helper that has not started: see there why), or, where POSIX
+threads are missing, an OpenMP loop.
 """
 
 from cython.parallel cimport parallel, prange
@@ -34,6 +38,7 @@ cdef extern from "fastconv/filter.h" nogil:
         const int64_t *tap_off
         const int64_t *tap_off_in
         int64_t ntaps, w_stride
+        int dense
         int separable
         int64_t n_h, n_v
         const int64_t *h_off
@@ -46,21 +51,33 @@ cdef extern from "fastconv/filter.h" nogil:
     ctypedef void (*fc_rows_f64_fn)(const double *, int64_t, int64_t, const int64_t *,
                                     const double *, double, int, int64_t, int64_t,
                                     double *, int64_t)
+    ctypedef void (*fc_rows2d_f32_fn)(const float *, int64_t, int64_t, int64_t, const float *,
+                                      float, int, int64_t, int64_t, float *, int64_t)
+    ctypedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t,
+                                      const double *, double, int, int64_t, int64_t,
+                                      double *, int64_t)
     fc_rows_f32_fn fc_rows_pick_f32()
     fc_rows_f64_fn fc_rows_pick_f64()
+    fc_rows2d_f32_fn fc_rows2d_pick_f32()
+    fc_rows2d_f64_fn fc_rows2d_pick_f64()
     int fc_rows_isa()
     int fc_rows_set_isa(int cap)
     const char *fc_rows_isa_name(int level)
-    void fc_filter_item_f32(const fc_filter_plan *P, fc_rows_f32_fn fn, int64_t item,
+    void fc_filter_item_f32(const fc_filter_plan *P, fc_rows_f32_fn fn,
+                            fc_rows2d_f32_fn fn2, int64_t item,
                             const float *x, const float *w, float cval, float *y,
                             float *work)
-    void fc_filter_item_f64(const fc_filter_plan *P, fc_rows_f64_fn fn, int64_t item,
+    void fc_filter_item_f64(const fc_filter_plan *P, fc_rows_f64_fn fn,
+                            fc_rows2d_f64_fn fn2, int64_t item,
                             const double *x, const double *w, double cval, double *y,
                             double *work)
 
-    # the row kernel alone (tests, benchmarks)
-    void fc_rows_f32_generic(const float *, int64_t, int64_t, const int64_t *, const float *,
-                             float, int, int64_t, int64_t, float *, int64_t)
+
+
+cdef extern from "fastconv/filter_pool.h" nogil:
+    ctypedef void (*fc_pool_fn)(void *ctx, int64_t item, int slot) noexcept nogil
+    int fc_pool_available()
+    void fc_pool_run(fc_pool_fn fn, void *ctx, int64_t n, int threads)
 
 
 ISA_LEVELS = ("generic", "sse2", "avx2", "avx512")
@@ -109,6 +126,7 @@ cdef fc_filter_plan make_plan(plan) except *:
     P.tap_off_in = _ptr(plan.tap_off_in) if plan.tap_off_in is not None else NULL
     P.ntaps = plan.ntaps
     P.w_stride = plan.w_stride
+    P.dense = plan.dense
     P.separable = plan.separable
     if P.separable:
         P.n_h = plan.h_off.shape[0]
@@ -120,27 +138,62 @@ cdef fc_filter_plan make_plan(plan) except *:
     return P
 
 
+cdef struct Job:
+    fc_filter_plan *P
+    fc_rows_f32_fn f32
+    fc_rows_f64_fn f64
+    fc_rows2d_f32_fn f32_2d
+    fc_rows2d_f64_fn f64_2d
+    const void *x
+    const void *w
+    double cval
+    void *y
+    void *work
+    int64_t per
+
+
+cdef void item_f32(void *ctx, int64_t it, int slot) noexcept nogil:
+    cdef Job *j = <Job *>ctx
+    fc_filter_item_f32(j.P, j.f32, j.f32_2d, it, <const float *>j.x, <const float *>j.w,
+                       <float>j.cval, <float *>j.y, <float *>j.work + slot * j.per)
+
+
+cdef void item_f64(void *ctx, int64_t it, int slot) noexcept nogil:
+    cdef Job *j = <Job *>ctx
+    fc_filter_item_f64(j.P, j.f64, j.f64_2d, it, <const double *>j.x, <const double *>j.w,
+                       j.cval, <double *>j.y, <double *>j.work + slot * j.per)
+
+
 def run(plan, const floating[::1] x, const floating[::1] w, floating cval,
         floating[::1] y, floating[::1] work):
     """y = the plan's filter of x; ``work`` holds plan.threads * plan.strip_elems."""
     cdef fc_filter_plan P = make_plan(plan)
     cdef int nthreads = plan.threads
     cdef int64_t it
-    cdef int64_t per = P.strip_elems
-    cdef const floating *xp = &x[0] if x.shape[0] > 0 else NULL
-    cdef const floating *wp = &w[0]
-    cdef floating *yp = &y[0]
-    cdef floating *wk = &work[0]
+    cdef Job job
     cdef unsigned int fpsaved
-    cdef fc_rows_f32_fn f32 = fc_rows_pick_f32()
-    cdef fc_rows_f64_fn f64 = fc_rows_pick_f64()
     if P.items <= 0:
+        return
+    job.P = &P
+    job.f32 = fc_rows_pick_f32()
+    job.f64 = fc_rows_pick_f64()
+    job.f32_2d = fc_rows2d_pick_f32()
+    job.f64_2d = fc_rows2d_pick_f64()
+    job.x = &x[0] if x.shape[0] > 0 else NULL
+    job.w = &w[0]
+    job.cval = cval
+    job.y = &y[0]
+    job.work = &work[0]
+    job.per = P.strip_elems
+    if fc_pool_available():
+        with nogil:
+            fc_pool_run(item_f32 if floating is float else item_f64, &job, P.items, nthreads)
         return
     with nogil, parallel(num_threads=nthreads):
         fpsaved = fc_fp_enter()
         for it in prange(P.items, schedule="dynamic"):
             if floating is float:
-                fc_filter_item_f32(&P, f32, it, xp, wp, cval, yp, wk + fc_thread_num() * per)
+                item_f32(&job, it, fc_thread_num())
             else:
-                fc_filter_item_f64(&P, f64, it, xp, wp, cval, yp, wk + fc_thread_num() * per)
+                item_f64(&job, it, fc_thread_num())
         fc_fp_exit(fpsaved)
