@@ -838,7 +838,8 @@ def main(argv=None) -> int:
 
     layers = _select_layers(args.layers)
     op_rows = _select_op_rows(args.layers)
-    if not layers and not op_rows:
+    filter_rows = _select_filter_rows(args.layers)
+    if not layers and not op_rows and not filter_rows:
         log(f"no layer matches --layers {args.layers!r}; names: "
             + ", ".join(l.name for l in SUITE))
         return 2
@@ -919,6 +920,7 @@ def main(argv=None) -> int:
                         failed = True
                     log(_row(cell, peers))
         failed |= run_op_rows(op_rows, args.faces, dtypes, settings, peers, log, wall)
+        failed |= run_filter_rows(filter_rows, args.faces, dtypes, settings, peers, log, wall)
     except KeyboardInterrupt:
         log("interrupted; summary of the cells done so far")
     finally:
@@ -1085,6 +1087,120 @@ def run_op_rows(rows, faces, dtypes, settings, peers, log, wall) -> bool:
                     for name, (t, _) in timed.items() if name != "fastconv"]
             log(f"{row.name:<{LAYER_W}} {row.face:<4} {dtype:<7} {_fmt_time(t_fc):>9} | "
                 + (" | ".join(cols) if cols else "-") + f"   {row.what}")
+    return failed
+
+
+# --------------------------------------------------------------------------
+# Single-channel filtering: fastconv.signal / fastconv.ndimage (DESIGN.md 1.4)
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FilterRow:
+    """One image filtering cell: fastconv.ndimage.correlate against
+    scipy.ndimage.correlate (mode 'constant'), fastconv.signal.correlate
+    against scipy.signal.correlate (mode 'same', method 'auto'), and
+    scipy.signal.fftconvolve as a yardstick; one random (not separable)
+    kernel.  ``ndimage=False`` leaves out scipy.ndimage (seconds per call)."""
+
+    name: str
+    size: tuple
+    kernel: tuple
+    ndimage: bool = True
+
+
+FILTER_ROWS: tuple[FilterRow, ...] = (
+    FilterRow("filter3x3_2048", (2048, 2048), (3, 3)),
+    FilterRow("filter5x5_2048", (2048, 2048), (5, 5)),
+    FilterRow("filter9x9_2048", (2048, 2048), (9, 9)),
+    FilterRow("filter31x31_2048", (2048, 2048), (31, 31), ndimage=False),
+)
+FILTER_HEADLINE = ("filter3x3_2048", "filter5x5_2048", "filter9x9_2048")
+
+
+def _select_filter_rows(spec):
+    if not spec:
+        return list(FILTER_ROWS)
+    subs = [s.strip().lower() for s in spec.split(",") if s.strip()]
+    return [r for r in FILTER_ROWS if any(s in r.name.lower() for s in subs)]
+
+
+def run_filter_rows(rows, faces, dtypes, settings, peers, log, wall) -> bool:
+    """Time the filtering rows (with scipy among the peers); True on a failure
+    or a disagreement with SciPy.  --quick filters 1024^2 images."""
+    if "fwd" not in faces or not rows or not any(
+            p.name in ("ndimage", "signal") for p in peers):
+        return False
+    import scipy.ndimage as sndi
+    import scipy.signal as ssig
+
+    from fastconv import ndimage as fndi, signal as fsig
+
+    log()
+    log(f"{'filter':<{LAYER_W}} {'dtype':<7} | {'fastconv':>9} {'ndimage':>9} {'ratio':>6} "
+        f"| {'fastconv':>9} {'signal':>9} {'ratio':>6} | {'fftconv':>9} {'ratio':>6}")
+    log(f"{'':<{LAYER_W}} {'':<7} | {'.ndimage':>9} {'':>9} {'':>6} | {'.signal':>9}")
+    failed = False
+    ratios = {dt: {"ndimage": [], "signal": []} for dt in dtypes}
+    for row in rows:
+        for dtype in dtypes:
+            rng = np.random.default_rng(0)
+            size = tuple(n // 2 for n in row.size) if settings.quick else row.size
+            x = rng.standard_normal(size).astype(dtype)
+            w = rng.standard_normal(row.kernel).astype(dtype)
+            runs = {"fc_nd": lambda: fndi.correlate(x, w, mode="constant"),
+                    "ndimage": lambda: sndi.correlate(x, w, mode="constant"),
+                    "fc_sig": lambda: fsig.correlate(x, w, mode="same"),
+                    "signal": lambda: ssig.correlate(x, w, mode="same"),
+                    "fftconv": lambda: ssig.fftconvolve(x, w[::-1, ::-1], mode="same")}
+            pairs = {"fc_nd": "ndimage", "fc_sig": "signal"}
+            if not row.ndimage:
+                del runs["fc_nd"], runs["ndimage"]
+            try:
+                warm = {}
+                for mine, ref in pairs.items():
+                    if mine not in runs:
+                        continue
+                    t0 = time.perf_counter()
+                    a = runs[mine]()
+                    warm[mine] = time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    b = runs[ref]()
+                    warm[ref] = time.perf_counter() - t0
+                    err = rel_error(a, b)
+                    if not err <= TOLERANCE[dtype]:
+                        log(f"  WARNING {row.name} {dtype}: fastconv.{ref} and scipy.{ref} "
+                            f"disagree (relative error {err:.3g}); no ratio quoted")
+                        failed = True
+                        del runs[mine], runs[ref]
+                if "fftconv" in runs:
+                    t0 = time.perf_counter()
+                    runs["fftconv"]()
+                    warm["fftconv"] = time.perf_counter() - t0
+                warm = {n: (warm[n] if warm[n] * settings.repeat > settings.budget
+                            else _warm_up(f, settings)) for n, f in runs.items()}
+                timed = {n: t for n, (t, _) in
+                         time_interleaved(runs, settings, warm, wall).items()}
+            except Exception as exc:
+                log(f"  ERROR {row.name} {dtype}: {type(exc).__name__}: {exc}")
+                failed = True
+                continue
+
+            def cell(mine, ref):
+                if mine not in timed or ref not in timed:
+                    return f"{'-':>9} {'-':>9} {'-':>6}"
+                r = timed[ref] / timed[mine]
+                if row.name in FILTER_HEADLINE:
+                    ratios[dtype][ref].append(r)
+                return f"{_fmt_time(timed[mine]):>9} {_fmt_time(timed[ref]):>9} {r:6.2f}"
+
+            fft = (f"{_fmt_time(timed['fftconv']):>9} {timed['fftconv'] / timed['fc_sig']:6.2f}"
+                   if "fftconv" in timed and "fc_sig" in timed else f"{'-':>9} {'-':>6}")
+            log(f"{row.name:<{LAYER_W}} {dtype:<7} | {cell('fc_nd', 'ndimage')} | "
+                f"{cell('fc_sig', 'signal')} | {fft}")
+    for dtype in dtypes:
+        parts = [f"{ref} {_gm_str(vals)}" for ref, vals in ratios[dtype].items() if vals]
+        if parts:
+            log(f"geomean scipy/fastconv, {dtype}, 3x3 5x5 9x9: " + ", ".join(parts))
     return failed
 
 
