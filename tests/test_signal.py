@@ -379,17 +379,19 @@ def test_workers_argument(rng):
 # --------------------------------------------------------------------------
 def test_auto_chooses_by_cost():
     from fastconv import _filtering as F
-    assert F.choose_method(1, (2048, 2048), (2048, 2048), (3, 3), 4, 2) == "direct"
-    assert F.choose_method(1, (2048, 2048), (2048, 2048), (9, 9), 8, 2) == "direct"
-    assert F.choose_method(1, (2048, 2048), (2048, 2048), (127, 127), 4, 2) == "fft"
-    assert F.choose_method(1, (2**20,), (2**20,), (4096,), 8, 2) == "fft"
-    assert F.choose_method(1, (100,), (100,), (5,), 8, 2) == "direct"
+    assert F.choose_method(1, (2048, 2048), (3, 3), 4, 2) == "direct"
+    assert F.choose_method(1, (2048, 2048), (9, 9), 8, 2) == "direct"
+    assert F.choose_method(1, (2048, 2048), (127, 127), 4, 2) == "fft"
+    assert F.choose_method(1, (2048, 2048), (127, 127), 4, 2, separable=True) == "direct"
+    assert F.choose_method(1, (2**20,), (4096,), 8, 2) == "fft"
+    assert F.choose_method(1, (100,), (5,), 8, 2) == "direct"
+    assert F.choose_method(0, (100,), (5,), 8, 2) == "direct"
 
 
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])
 def test_long_signal_column_blocks(mode, rng):
     """A long 1-d signal is one row: split in column blocks for the threads."""
-    a = make(rng, (5003,), "float64")
+    a = make(rng, (50003,), "float64")
     b = make(rng, (9,), "float64")
     for workers in (1, 2, 4):
         check_same(fs.correlate(a, b, mode, "direct", workers=workers),

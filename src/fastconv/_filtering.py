@@ -30,6 +30,7 @@ Three ways to compute it:
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from math import log2, prod
@@ -47,6 +48,9 @@ MODES = ("constant", "reflect", "mirror", "nearest", "wrap")
 STRIP_BYTES = 192 * 1024
 # Work items per thread, at least, when the image is split into row blocks.
 ITEMS_PER_THREAD = 4
+# Multiply-adds per thread, at least: below, waking a helper costs more than
+# it saves (a wake-up is 10-50 us; 2^17 multiply-adds take ~10 us).
+MIN_WORK_PER_THREAD = 1 << 17
 # Dense kernels at least this tall run fc_rows2d (each load feeds several
 # output rows): measured 2048x1024 float32, AVX-512, one thread, kh = kw:
 # k=3 0.85 vs 0.99 ms (taps faster), k=5 1.96 vs 1.80, k=9 6.1 vs 4.1,
@@ -122,9 +126,10 @@ def extend(x, lo, modes, cval, out_shape, kernel):
 
 # -- the plan of the direct engine -------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class FilterPlan:
-    """Everything ``_filter.run`` needs, decided once per call."""
+    """Everything ``_filter.run`` needs for one geometry (cached and shared:
+    never modified)."""
 
     nd: int
     in_shape: tuple
@@ -214,13 +219,14 @@ def rank1(w2, compute):
     return u_[:, 0] * root, vt[0] * root
 
 
-def make_plan(in_shape, out_shape, kernel, lo, modes, batch, w, *, skip_eps, separable,
-              threads, itemsize):
-    """A FilterPlan, and the weights in the order of its taps.
+@functools.lru_cache(maxsize=256)
+def _geometry_plan(in_shape, out_shape, kernel, lo, modes, batch, per_plane, keep_key,
+                   separable, threads, itemsize):
+    """The FilterPlan of one geometry (cached: every argument is hashable), and
+    the (outer tap, tap) indices of the weights in the order of its taps.
 
-    ``w`` is (Bw, *K) in the compute dtype.  ``skip_eps``: leave out taps with
-    ``|w| <= NDIMAGE_EPS`` (scipy.ndimage's rule).  ``separable``: the (u, v)
-    factors of a rank-1 2-d kernel to run as two passes, or None.
+    ``keep_key``: None (every tap), or the bytes of the (n_outer, kh*kw) mask
+    of the taps to keep.
     """
     nd = len(kernel)
     L, R = nd - 1, nd - 2
@@ -235,47 +241,68 @@ def make_plan(in_shape, out_shape, kernel, lo, modes, batch, w, *, skip_eps, sep
     cblocks = -(-out_shape[L] // cols) if out_shape[L] else 0
     ss = _row_stride(cols + kw - 1, itemsize)
     nin = rows + kh - 1
-    in_place = maps[L].b > maps[L].a
     items = batch * outer * blocks * cblocks
-
-    Bw = w.shape[0]
-    n_outer = prod(kernel[:R])
-    wk = w.reshape(Bw, n_outer, kh, kw)
-    if separable is not None:
-        u, v = separable
-        keep_h = np.flatnonzero(v) if skip_eps else np.arange(kw)
-        keep_v = np.flatnonzero(u) if skip_eps else np.arange(kh)
+    common = dict(nd=nd, in_shape=in_shape, out_shape=out_shape, kernel=kernel, maps=maps,
+                  in_size=prod(in_shape), out_size=prod(out_shape), rows=rows, blocks=blocks,
+                  cols=cols, cblocks=cblocks, outer=outer, items=items, ss=ss,
+                  threads=threads)
+    if separable:
         tmp_stride = _row_stride(cols, itemsize)
-        weights = np.concatenate([v[keep_h], u[keep_v]]).astype(w.dtype)
-        plan = FilterPlan(
-            nd, tuple(in_shape), tuple(out_shape), tuple(kernel), maps, prod(in_shape),
-            prod(out_shape), rows, blocks, cols, cblocks, outer, items,
-            ss, 1, np.zeros(2, np.int64), np.zeros(0, np.int64), None, 0, 0,
-            kh >= ROWS2D_MIN_KH, True,
-            keep_h.astype(np.int64), (keep_v * tmp_stride).astype(np.int64), tmp_stride,
-            nin * (ss + tmp_stride), threads)
-        return plan, weights
+        plan = FilterPlan(**common, n_outer=1, tap_start=np.zeros(2, np.int64),
+                          tap_off=np.zeros(0, np.int64), tap_off_in=None, ntaps=0,
+                          w_stride=0, dense=kh >= ROWS2D_MIN_KH, separable=True,
+                          h_off=np.arange(kw, dtype=np.int64),
+                          v_off=np.arange(kh, dtype=np.int64) * tmp_stride,
+                          tmp_stride=tmp_stride, strip_elems=nin * (ss + tmp_stride))
+        return plan, None, None
 
-    p_idx, q_idx = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
-    p_idx, q_idx = p_idx.ravel(), q_idx.ravel()
-    if skip_eps:
-        keep = np.abs(wk[0].reshape(n_outer, kh * kw)) > NDIMAGE_EPS
-    else:
+    n_outer = prod(kernel[:R])
+    if keep_key is None:
         keep = np.ones((n_outer, kh * kw), bool)
-    counts = keep.sum(axis=1)
-    tap_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    else:
+        keep = np.frombuffer(keep_key, bool).reshape(n_outer, kh * kw)
+    p_idx, q_idx = np.divmod(np.arange(kh * kw), kw)
+    tap_start = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int64)
     u_idx, t_idx = np.nonzero(keep)
     tap_off = (p_idx[t_idx] * ss + q_idx[t_idx]).astype(np.int64)
+    in_place = maps[L].b > maps[L].a
     tap_off_in = (p_idx[t_idx] * n_in + q_idx[t_idx]).astype(np.int64) if in_place else None
-    weights = wk.reshape(Bw, n_outer, kh * kw)[:, u_idx, t_idx]
     ntaps = int(tap_start[-1])
-    plan = FilterPlan(
-        nd, tuple(in_shape), tuple(out_shape), tuple(kernel), maps, prod(in_shape),
-        prod(out_shape), rows, blocks, cols, cblocks, outer, items, ss,
-        n_outer, tap_start, tap_off, tap_off_in, ntaps, ntaps if Bw > 1 else 0,
-        bool(keep.all()) and kh >= ROWS2D_MIN_KH, False,
-        None, None, 0, nin * ss, threads)
-    return plan, np.ascontiguousarray(weights.reshape(-1))
+    plan = FilterPlan(**common, n_outer=n_outer, tap_start=tap_start, tap_off=tap_off,
+                      tap_off_in=tap_off_in, ntaps=ntaps,
+                      w_stride=ntaps if per_plane else 0,
+                      dense=bool(keep.all()) and kh >= ROWS2D_MIN_KH, separable=False,
+                      h_off=None, v_off=None, tmp_stride=0, strip_elems=nin * ss)
+    return plan, u_idx, t_idx
+
+
+def make_plan(in_shape, out_shape, kernel, lo, modes, batch, w, *, skip_eps, separable,
+              threads, itemsize):
+    """A FilterPlan, and the weights in the order of its taps.
+
+    ``w`` is (Bw, *K) in the compute dtype.  ``skip_eps``: leave out taps with
+    ``|w| <= NDIMAGE_EPS`` (scipy.ndimage's rule).  ``separable``: the (u, v)
+    factors of a rank-1 2-d kernel to run as two passes, or None.
+    """
+    kernel = tuple(kernel)
+    nd = len(kernel)
+    kh, kw = kernel[nd - 2], kernel[nd - 1]
+    Bw = w.shape[0]
+    wk = w.reshape(Bw, -1, kh * kw)
+    keep_key = None
+    if skip_eps and separable is None:
+        keep = np.abs(wk[0]) > NDIMAGE_EPS
+        if not keep.all():
+            keep_key = keep.tobytes()
+    plan, u_idx, t_idx = _geometry_plan(
+        tuple(in_shape), tuple(out_shape), kernel, tuple(lo), tuple(modes), batch, Bw > 1,
+        keep_key, separable is not None, threads, itemsize)
+    if separable is not None:
+        u, v = separable
+        return plan, np.concatenate([v, u]).astype(w.dtype)
+    if keep_key is None:
+        return plan, np.ascontiguousarray(wk.reshape(-1))
+    return plan, np.ascontiguousarray(wk[:, u_idx, t_idx].reshape(-1))
 
 
 # -- the three ways -------------------------------------------------------------
@@ -310,6 +337,8 @@ def direct(x, w, lo, modes, cval, out_shape, threads, *, skip_eps=False,
         sep = rank1(ws[0], x.dtype)
         if sep is not None and skip_eps and not (np.abs(ws) > NDIMAGE_EPS).all():
             sep = None
+    madds = prod(y_shape) * (sum(kernel) if sep is not None else prod(kernel))
+    threads = max(1, min(threads, madds // MIN_WORK_PER_THREAD))
     plan, taps = make_plan(xs.shape[1:], out_, kernel, lo_, modes_, xs.shape[0],
                            ws, skip_eps=skip_eps, separable=sep, threads=threads,
                            itemsize=x.dtype.itemsize)
@@ -393,42 +422,61 @@ def exact(x, w, lo, modes, cval, out_shape):
 
 # -- method='auto' --------------------------------------------------------------
 
-# The cost model of method='auto', fitted on this library's kernels (2-core
-# AVX-512 machine, 2 threads, medians of interleaved runs, 2048^2 and 512^2
-# float32/float64 images, kernels 3..63, plus 1-d signals of 2^16..2^22):
+# The cost model of method='auto', fitted to this library's own kernels on the
+# 2-core AVX-512 machine (least squares on log times; interleaved medians of 3
+# runs at 1 and 2 threads; 'same' correlations of 256^2, 1024^2 and 2048^2
+# images with k x k kernels k = 3..63, 1-d signals of 2^12..2^20 with
+# k = 17..4097, a (16, 256, 256) stack with k = 5..31, 64^3 volumes with
+# k = 3..11; 70 cases per dtype):
 #
-#   direct  ~  DIRECT_NS_PER_TAP * B * prod(O) * taps / threads  + memory term
-#   fft     ~  FFT_NS_PER_POINT * B * M * log2(M) / sqrt(threads) + memory term
+#   direct = D0 + n_out * (A * taps + MEM) / threads
+#   fft    = F0 + C * B * M log2(M) / threads**ALPHA   (M: FFT points of one
+#            plane; a single 1-d transform gets no speedup from threads)
 #
-# with M the FFT size; float64 costs twice float32 in the direct kernels
-# (half the lanes) and ~1.6x in the FFT.  See ``choose_method`` for the fit.
-DIRECT_NS_PER_TAP = {4: 0.017, 8: 0.036}
-FFT_NS_PER_POINT = {4: 0.55, 8: 0.85}
-MEM_NS_PER_BYTE = 0.15
+#              A (ns)   MEM (ns)  D0 (us)  C (ns)   F0 (us)  ALPHA
+#   float32    0.037    1.05      114      1.51     156      0.70
+#   float64    0.060    2.09       79      2.00     111      0.30
+#
+# Picking by the model: auto/best time 1.017 on average for float32 (worst
+# 1.59: 2048^2 with 41x41, where direct was faster than predicted), 1.005 for
+# float64 (worst 1.30).  Complex data runs 2-4 real direct passes and one
+# complex FFT (about twice a real one); a rank-1 kernel runs kh + kw taps.
+COST = {
+    4: dict(A=0.037e-9, MEM=1.05e-9, D0=114e-6, C=1.51e-9, F0=156e-6, ALPHA=0.70),
+    8: dict(A=0.060e-9, MEM=2.09e-9, D0=79e-6, C=2.00e-9, F0=111e-6, ALPHA=0.30),
+}
 
 
-def direct_cost(batch, out_shape, ntaps, itemsize, threads):
-    n_out = batch * prod(out_shape)
-    return (DIRECT_NS_PER_TAP[itemsize] * n_out * ntaps / threads
-            + MEM_NS_PER_BYTE * 2 * n_out * itemsize)
+def direct_cost(n_out, taps, itemsize, threads, passes=1):
+    """Seconds the direct engine is expected to take."""
+    c = COST[itemsize]
+    return c["D0"] + passes * n_out * (c["A"] * taps + c["MEM"]) / threads
 
 
 def fft_cost(batch, ext_shape, itemsize, threads, complex_=False):
+    """Seconds the FFT path is expected to take (ext_shape: out + k - 1 per axis)."""
     from scipy.fft import next_fast_len
 
-    M = prod(next_fast_len(int(n)) for n in ext_shape)
+    c = COST[itemsize]
+    M = prod(next_fast_len(int(n), real=not complex_) for n in ext_shape)
     if M <= 1:
-        return 0.0
-    c = FFT_NS_PER_POINT[itemsize] * (2 if complex_ else 1)
-    # three transforms (image, kernel, inverse); the kernel's is not batched
-    return (c * (2 * batch + 1) * M * log2(M) / max(threads, 1) ** 0.5
-            + MEM_NS_PER_BYTE * 6 * batch * M * itemsize)
+        return c["F0"]
+    parallel = batch > 1 or len(ext_shape) > 1
+    speedup = threads ** c["ALPHA"] if parallel else 1.0
+    return c["F0"] + (2 if complex_ else 1) * c["C"] * batch * M * log2(M) / speedup
 
 
-def choose_method(batch, in_shape, out_shape, kernel, itemsize, threads, complex_=False):
-    """'direct' or 'fft' for a correlation of this geometry, by the cost model."""
-    ntaps = prod(kernel)
-    ext = [o + k - 1 for o, k in zip(out_shape, kernel)]
-    td = direct_cost(batch, out_shape, ntaps, itemsize, threads) * (4 if complex_ else 1)
-    tf = fft_cost(batch, ext, itemsize, threads, complex_)
+def choose_method(batch, out_shape, kernel, itemsize, threads, *, passes=1,
+                  complex_=False, separable=False):
+    """'direct' or 'fft' for a correlation of this geometry, by the cost model.
+
+    ``passes``: real direct passes (complex data: 2 or 4); ``separable``: the
+    kernel is rank-1 2-d (kh + kw taps).
+    """
+    if prod(out_shape) == 0 or batch == 0:
+        return "direct"
+    taps = sum(kernel) if separable else prod(kernel)
+    td = direct_cost(batch * prod(out_shape), taps, itemsize, threads, passes)
+    tf = fft_cost(batch, [o + k - 1 for o, k in zip(out_shape, kernel)], itemsize,
+                  threads, complex_)
     return "fft" if tf < td else "direct"

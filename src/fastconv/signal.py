@@ -171,11 +171,17 @@ def _exact_in_float64(x, w, cval):
     return big * float(np.sum(np.abs(w.astype(np.float64)))) < 2.0 ** 52
 
 
+def _separable(w, dtype):
+    """One rank-1 2-d kernel the direct engine would run as two passes."""
+    return (w.shape[0] == 1 and w.ndim == 3 and _filtering.separable_pays(w.shape[1:])
+            and _filtering.rank1(w[0], dtype) is not None)
+
+
 def _real_float(x, w, lo, modes, cval, out, method, threads, allow_separable=True):
     """Real float32/float64 correlation by the chosen method."""
     if method == "auto":
-        method = _filtering.choose_method(x.shape[0], x.shape[1:], out, w.shape[1:],
-                                          x.dtype.itemsize, threads)
+        method = _filtering.choose_method(x.shape[0], out, w.shape[1:], x.dtype.itemsize,
+                                          threads, separable=_separable(w, x.dtype))
     if method == "fft":
         return _filtering.fft(x, w, lo, modes, cval, out, threads).astype(x.dtype, copy=False)
     return _filtering.direct(x, w, lo, modes, cval, out, threads,
@@ -186,8 +192,8 @@ def _complex_float(x, w, lo, modes, cval, out, method, threads):
     """Complex correlation (no conjugation) as real ones, or one complex FFT."""
     real = np.dtype(x.real.dtype)
     if method == "auto":
-        method = _filtering.choose_method(x.shape[0], x.shape[1:], out, w.shape[1:],
-                                          real.itemsize, threads, complex_=True)
+        method = _filtering.choose_method(x.shape[0], out, w.shape[1:], real.itemsize,
+                                          threads, passes=4, complex_=True)
     if method == "fft":
         return _filtering.fft(x, w, lo, modes, cval, out, threads).astype(x.dtype, copy=False)
 
