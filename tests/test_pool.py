@@ -235,6 +235,13 @@ def test_large_planes_several_blocks(rng):
                      ref.avg_pool_grad(g, x.shape, 3, 1, ((1, 1), (1, 1))), what="avg grad")
     ref.assert_close(fastconv.max_pool_grad(g, x, **kw),
                      ref.max_pool_grad(g, x, 3, 1, ((1, 1), (1, 1))), what="max grad")
+    # 3-d: blocks of whole (axis 1, axis 2) runs
+    x = rng.standard_normal((1, 1, 520, 3, 3))
+    g = rng.standard_normal((1, 1, 520, 3, 3))
+    pairs = ((1, 1),) * 3
+    ref.assert_close(fastconv.max_pool_grad(g, x, **kw),
+                     ref.max_pool_grad(g, x, 3, 1, pairs), what="max grad 3-d")
+    ref.assert_close(fastconv.avg_pool(x, **kw), ref.avg_pool(x, 3, 1, pairs), what="avg 3-d")
 
 
 # --------------------------------------------------------------------------

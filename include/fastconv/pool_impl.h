@@ -1,5 +1,5 @@
 /* Template body of pool.h: expects FC_T and FC_SFX (direct_impl.h supplies
- * FC_FOR_VALID_ROWS and fc_tap for the same dtype).
+ * fc_tap for the same dtype).
  *
  * Every position holds V contiguous values (see pool.h): output row r of a
  * block starts at element (r - r0) * W * V, input position i at i * V. */
@@ -128,7 +128,7 @@ static void FC_FN(fc_max_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x, 
         for (int64_t i = 0; i < (r1 - r0) * W * V; ++i) idx[i] = -1;
     for (int64_t t = 0; t < g->k_size; ++t) {
         if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
-        FC_FOR_VALID_ROWS(g, koff, r0, r1, {
+        FC_FOR_VALID_ROW_RUNS(g, koff, r0, r1, {
             if (idx)
                 FC_FN(fc_argmax_tap_row)(y + (yoff - y0) * V, idx + (yoff - y0) * V,
                                          x + roff * V, roff, lo, hi, s, V);
@@ -151,7 +151,7 @@ static void FC_FN(fc_avg_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x,
     for (int64_t i = 0; i < (r1 - r0) * W * V; ++i) y[i] = 0;
     for (int64_t t = 0; t < g->k_size; ++t) {
         if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
-        FC_FOR_VALID_ROWS(g, koff, r0, r1, {
+        FC_FOR_VALID_ROW_RUNS(g, koff, r0, r1, {
             FC_FN(fc_sum_tap_row)(y + (yoff - y0) * V, x + roff * V, lo, hi, s, V);
         });
     }
@@ -208,7 +208,7 @@ static void FC_FN(fc_avg_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T
     FC_FN(fc_divide_by_counts)(g, V, counts, r0, r1, gy + y0 * V, scaled);
     for (int64_t t = 0; t < g->k_size; ++t) {
         if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
-        FC_FOR_VALID_ROWS(g, koff, r0, r1, {
+        FC_FOR_VALID_ROW_RUNS(g, koff, r0, r1, {
             FC_FN(fc_spread_tap_row)(scaled + (yoff - y0) * V, gx + roff * V, lo, hi, s, V);
         });
     }
