@@ -9,7 +9,6 @@ layout policy of :mod:`fastconv.conv` and calls the direct kernels of
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from math import prod
 
