@@ -325,16 +325,7 @@ def local_conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, padding_mode
     bias : array_like, shape (C_out,) or untied (C_out, *S_out), optional
     {common}
 
-    Returns
-    -------
-    y : ndarray, shape (N, C_out, *S_out), dtype ``np.result_type(x, w, np.float32)``
-
-    Raises
-    ------
-    TypeError
-        Complex or non-numeric input.
-    ValueError
-        Inconsistent shapes or parameters.
+    {returns}
 
     See Also
     --------
@@ -360,7 +351,13 @@ def tiled_conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, padding_mode
     bias : array_like, shape (C_out,) or untied (C_out, *S_out), optional
     {common}
 
-    Returns
+    {returns}
+    """
+    return _run_forward("tiled", x, w, bias, stride, padding, dilation, padding_mode,
+                        channels_last, out, workers)
+
+
+_FORWARD_RETURNS = """Returns
     -------
     y : ndarray, shape (N, C_out, *S_out), dtype ``np.result_type(x, w, np.float32)``
 
@@ -369,11 +366,7 @@ def tiled_conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, padding_mode
     TypeError
         Complex or non-numeric input.
     ValueError
-        Inconsistent shapes or parameters.
-    """
-    return _run_forward("tiled", x, w, bias, stride, padding, dilation, padding_mode,
-                        channels_last, out, workers)
-
+        Inconsistent shapes or parameters."""
 
 _WEIGHT = {"local": "(*S_out, C_out, C_in, *K)", "tiled": "(*T, C_out, C_in, *K)"}
 _GRAD_WEIGHT_FORMULA = {
@@ -439,4 +432,4 @@ local_conv_grad_weight = _grad_weight_api("local")
 tiled_conv_grad_weight = _grad_weight_api("tiled")
 
 for _f in (local_conv, tiled_conv):
-    _f.__doc__ = _f.__doc__.replace("{common}", _COMMON)
+    _f.__doc__ = _f.__doc__.replace("{common}", _COMMON).replace("{returns}", _FORWARD_RETURNS)
