@@ -40,7 +40,55 @@ static inline int FC_FN(fc_tap)(const fc_geom *g, int64_t t, int64_t *koff, int6
     return *hi > *lo;
 }
 
-/* Rows [r0, r1) of one output plane: y = bias + sum_t w[t] * (x through tap t). */
+/* Sets y = bias on rows [r0, r1) and the interior outputs to bias + all their
+ * taps with the row kernel; returns 0 (nothing done) when the geometry has no such interior or
+ * the last axis is strided. */
+static int FC_FN(fc_direct_interior)(const fc_geom *g, const FC_T *x, const FC_T *w,
+                                     FC_T bias, int64_t r0, int64_t r1, FC_T *y,
+                                     fc_interior *in)
+{
+    const int L = g->ndim - 1;
+    const int64_t W = g->out[L];
+    if (!fc_interior_init(g, in)) return 0;
+    int64_t stack_off[FC_DIRECT_STACK_TAPS];
+    int64_t *off = g->k_size <= FC_DIRECT_STACK_TAPS ? stack_off
+                   : (int64_t *)malloc((size_t)g->k_size * sizeof(int64_t));
+    if (!off) return 0;
+    fc_interior_taps(g, off);
+    const FC_CAT(fc_rows, FC_CAT(FC_SFX, fn)) rows = FC_CAT(fc_rows_pick, FC_SFX)();
+    for (int64_t i = r0 * W; i < r1 * W; ++i) y[i] = bias;
+    /* runs of consecutive interior rows along axis L-1: their inputs are
+       in->ss apart */
+    int64_t oi[FC_MAXD];
+    fc_unravel(r0, L, g->out, oi);
+    int64_t r = r0;
+    while (r < r1) {
+        if (!fc_interior_row(in, g, oi)) {
+            fc_next_row(g, oi);
+            ++r;
+            continue;
+        }
+        int64_t n = 1;
+        const int64_t base = fc_interior_base(g, oi);
+        fc_next_row(g, oi);
+        while (r + n < r1 && (L == 0 || oi[L - 1] > 0) && fc_interior_row(in, g, oi)) {
+            fc_next_row(g, oi);
+            ++n;
+        }
+        rows(x + base + in->c0, in->ss, g->k_size, off, w, bias, 0, n, in->c1 - in->c0,
+             y + r * W + in->c0, W);
+        r += n;
+    }
+    if (off != stack_off) free(off);
+    return 1;
+}
+
+/* Rows [r0, r1) of one output plane: y = bias + sum_t w[t] * (x through tap t).
+ *
+ * With stride 1 along the last axis, the interior (outputs whose taps all read
+ * inside the input) runs the register-blocked row kernel of filter_rows.h over
+ * runs of consecutive interior rows (fc_direct_interior); the per-tap loop
+ * below then only covers the border. */
 FC_ISA_CLONES
 static void FC_FN(fc_direct_fwd)(const fc_geom *g, const FC_T *x, const FC_T *w, FC_T bias,
                                  int64_t r0, int64_t r1, FC_T *y)
@@ -48,7 +96,10 @@ static void FC_FN(fc_direct_fwd)(const fc_geom *g, const FC_T *x, const FC_T *w,
     const int64_t W = g->out[g->ndim - 1];
     const int64_t s = g->stride[g->ndim - 1];
     int64_t koff[FC_MAXD], lo, hi;
-    for (int64_t i = r0 * W; i < r1 * W; ++i) y[i] = bias;
+    fc_interior in;
+    const int inner = FC_FN(fc_direct_interior)(g, x, w, bias, r0, r1, y, &in);
+    if (!inner)
+        for (int64_t i = r0 * W; i < r1 * W; ++i) y[i] = bias;
     for (int64_t t = 0; t < g->k_size; ++t) {
         if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
         const FC_T wt = w[t];
@@ -56,7 +107,15 @@ static void FC_FN(fc_direct_fwd)(const fc_geom *g, const FC_T *x, const FC_T *w,
             FC_T *restrict yr = y + yoff;
             const FC_T *restrict xr = x + roff;
             if (s == 1) {
-                for (int64_t o = lo; o < hi; ++o) yr[o] += wt * xr[o];
+                if (inner && fc_interior_row(&in, g, oi_)) {
+                    /* the interior columns are done: only the borders */
+                    const int64_t a = hi < in.c0 ? hi : in.c0;
+                    const int64_t b = lo > in.c1 ? lo : in.c1;
+                    for (int64_t o = lo; o < a; ++o) yr[o] += wt * xr[o];
+                    for (int64_t o = b; o < hi; ++o) yr[o] += wt * xr[o];
+                } else {
+                    for (int64_t o = lo; o < hi; ++o) yr[o] += wt * xr[o];
+                }
             } else {
                 for (int64_t o = lo; o < hi; ++o) yr[o] += wt * xr[o * s];
             }

@@ -92,7 +92,12 @@ FC_RFN(fc_rows_strip)(const FC_T *s, int64_t ss, int64_t nt, const int64_t *off,
         FC_RFN(fc_rows_block)(s + o, ss, nt, off, w, b, add, y + o, ys, rb, FC_VB);
     for (; o + FC_VL <= W; o += FC_VL)
         FC_RFN(fc_rows_block)(s + o, ss, nt, off, w, b, add, y + o, ys, rb, 1);
-    if (o < W) FC_RFN(fc_rows_tail)(s, ss, nt, off, w, b, add, y, ys, rb, o, W);
+    if (o < W) {
+        if (!add && W >= FC_VL)   /* one more vector ending at W: recomputes, same sums */
+            FC_RFN(fc_rows_block)(s + W - FC_VL, ss, nt, off, w, b, 0, y + W - FC_VL, ys, rb, 1);
+        else
+            FC_RFN(fc_rows_tail)(s, ss, nt, off, w, b, add, y, ys, rb, o, W);
+    }
 }
 
 FC_TARGET static void
@@ -221,7 +226,10 @@ FC_RFN(fc_rows2d)(const FC_T *s, int64_t ss, int64_t kh, int64_t kw, const FC_T 
             FC_RFN(fc_rows2d_block)(sr + o, ss, kh, kw, w, b, add, yr + o, ys, FC_VB2);
         for (; o + FC_VL <= W; o += FC_VL)
             FC_RFN(fc_rows2d_block)(sr + o, ss, kh, kw, w, b, add, yr + o, ys, 1);
-        if (o < W) FC_RFN(fc_rows2d_rest)(sr, ss, kh, kw, w, b, add, FC_RB2, o, W, yr, ys);
+        if (o < W && !add && W >= FC_VL)   /* a last vector ending at W (same sums) */
+            FC_RFN(fc_rows2d_block)(sr + W - FC_VL, ss, kh, kw, w, b, 0, yr + W - FC_VL, ys, 1);
+        else if (o < W)
+            FC_RFN(fc_rows2d_rest)(sr, ss, kh, kw, w, b, add, FC_RB2, o, W, yr, ys);
     }
     if (r < R) FC_RFN(fc_rows2d_rest)(s + r * ss, ss, kh, kw, w, b, add, R - r, 0, W, y + r * ys, ys);
 }
