@@ -522,6 +522,6 @@ convolve2d.__doc__ += _2DARGS.replace("{name}", "convolve2d") + """
     --------
     >>> from fastconv import signal
     >>> signal.convolve2d([[1, 2], [3, 4]], [[1, -1]], mode="same")
-    array([[ 1,  1],
-           [ 3,  1]])
+    array([[1, 1],
+           [3, 1]])
 """
