@@ -41,11 +41,14 @@ from fastconv._ext import _filter
 
 MODES = ("constant", "reflect", "mirror", "nearest", "wrap")
 
-# Bytes of input rows one block copies into its strip (per thread): the strip
-# stays in L2 while every tap passes over it.  Measured on the 2-core AVX-512
-# machine, 2048^2 float32 (5x5 and 9x9): 64 KiB-512 KiB within 5%, 32 KiB 10%
-# slower (the kh-1 halo rows are copied again by every block).
-STRIP_BYTES = 192 * 1024
+# Bytes of input rows one block copies into its strip (per thread), before
+# the floor of max(12, kh) rows.  Measured on 2048^2 images, k x k kernels,
+# medians of 9 interleaved runs (ms, 32 / 64 / 192 / 512 KiB):
+#   float32 k=5, 1 thread   3.39 / 3.61 / 3.72 / 3.86;  2 threads 1.96 / 2.09 / 2.17 / 2.06
+#   float32 k=9, 1 thread   7.15 / 7.50 / 8.47 / 8.24;  2 threads 3.88 / 3.94 / 4.12 / 3.89
+#   float64 k=9, 1 thread  20.97 / 21.24 / 22.47 / 22.47; 2 threads 14.8 / 14.2 / 14.5 / 14.7
+# (small strips stay in L1/L2; below 64 KiB the floor decides anyway).
+STRIP_BYTES = 64 * 1024
 # Work items per thread, at least, when the image is split into row blocks.
 ITEMS_PER_THREAD = 4
 # Multiply-adds per thread, at least: below, waking a helper costs more than
@@ -349,11 +352,12 @@ def direct(x, w, lo, modes, cval, out_shape, threads, *, skip_eps=False,
 
 
 def separable_pays(kernel):
-    """A rank-1 kh x kw kernel as two passes: kh + kw taps (plus one pass over
-    a row buffer) instead of kh * kw.  Measured on 2048^2 float32, 2 threads:
-    3x3 direct 1.0 : separable 1.2 (slower), 5x5 1.0 : 0.75, 9x9 1.0 : 0.35."""
+    """A rank-1 kh x kw kernel as two passes: kh + kw taps (and one more pass
+    over a row buffer) instead of kh * kw.  Measured on 2048^2 float32 (time
+    separable / direct, 1 and 2 threads): 3x3 0.93 / 1.01, 5x5 1.01 / 0.97,
+    7x7 0.79 / 0.80, 9x9 0.70 / 0.68, 15x15 0.54 / 0.53."""
     kh, kw = kernel
-    return kh * kw >= 2 * (kh + kw) + 4
+    return kh * kw > 2 * (kh + kw) + 12
 
 
 def fft(x, w, lo, modes, cval, out_shape, threads):
