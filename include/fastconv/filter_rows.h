@@ -17,6 +17,7 @@
  *     fc_rows_<dt>_avx512        64 B     4 x 4  (16 of 32 zmm)
  *     fc_rows_<dt>_avx2          32 B     3 x 4  (12 of 16 ymm)
  *     fc_rows_<dt>_sse2          16 B     3 x 4  (12 of 16 xmm)
+ *     fc_rows_<dt>_neon          16 B     4 x 4  (16 of 32 v, aarch64)
  *     fc_rows_<dt>_generic       scalar   1 x 1  (other compilers / CPUs)
  *
  * and fc_rows2d_<dt>_<isa> for dense kh x kw kernels (4 x 4 for avx512,
@@ -42,6 +43,8 @@
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(FASTCONV_NO_ISA)
 #define FC_ROWS_X86 1
+#elif defined(__GNUC__) && defined(__aarch64__) && !defined(FASTCONV_NO_ISA)
+#define FC_ROWS_NEON 1
 #endif
 
 typedef void (*fc_rows_f32_fn)(const float *, int64_t, int64_t, const int64_t *, const float *,
@@ -123,7 +126,26 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 #undef FC_VB2
 #endif /* FC_ROWS_X86 */
 
+#ifdef FC_ROWS_NEON   /* Advanced SIMD is baseline on aarch64: no target attribute */
+#define FC_ISA neon
+#define FC_TARGET
+#define FC_VBYTES 16
+#define FC_RB 4
+#define FC_VB 4
+#define FC_RB2 4
+#define FC_VB2 4
+#include "filter_rows_dtypes.h"
+#undef FC_ISA
+#undef FC_TARGET
+#undef FC_VBYTES
+#undef FC_RB
+#undef FC_VB
+#undef FC_RB2
+#undef FC_VB2
+#endif
+
 /* -- run-time dispatch ------------------------------------------------------ */
+/* Levels; on aarch64 level 1 is NEON (32 registers of 16 bytes). */
 enum { FC_ISA_GENERIC = 0, FC_ISA_SSE2 = 1, FC_ISA_AVX2 = 2, FC_ISA_AVX512 = 3 };
 
 /* The best ISA this CPU runs; FASTCONV_ISA=generic|sse2|avx2|avx512 in the
@@ -136,6 +158,8 @@ static int fc_rows_isa_detect(void)
     best = FC_ISA_SSE2;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = FC_ISA_AVX2;
     if (__builtin_cpu_supports("avx512f")) best = FC_ISA_AVX512;
+#elif defined(FC_ROWS_NEON)
+    best = FC_ISA_SSE2;
 #endif
     return best;
 }
@@ -161,7 +185,11 @@ static inline const char *fc_rows_isa_name(int level)
     switch (level) {
     case FC_ISA_AVX512: return "avx512";
     case FC_ISA_AVX2: return "avx2+fma";
+#ifdef FC_ROWS_NEON
+    case FC_ISA_SSE2: return "neon";
+#else
     case FC_ISA_SSE2: return "sse2";
+#endif
     default: return "generic";
     }
 }
@@ -174,6 +202,10 @@ static inline const char *fc_rows_isa_name(int level)
     case FC_ISA_SSE2: return FC_CAT(NAME, sse2);                     \
     default: return FC_CAT(NAME, generic);                           \
     }
+#elif defined(FC_ROWS_NEON)
+#define FC_ROWS_PICK(NAME)                                           \
+    if (fc_rows_isa() >= FC_ISA_SSE2) return FC_CAT(NAME, neon);     \
+    return FC_CAT(NAME, generic);
 #else
 #define FC_ROWS_PICK(NAME) return FC_CAT(NAME, generic);
 #endif
@@ -184,14 +216,19 @@ static inline fc_rows_f64_fn fc_rows_pick_f64(void) { FC_ROWS_PICK(fc_rows_f64) 
 /* The dense kernels pay off with 16+ vector registers of 32+ bytes (measured,
  * 2048x1024 float32, kh = kw = 9: avx512 83 vs 56 GFLOP/s, avx2 70 vs 54,
  * sse2 28 vs 30): NULL below AVX2, and the drivers use fc_rows. */
+#ifdef FC_ROWS_NEON
+#define FC_ROWS2D_LEVEL FC_ISA_SSE2   /* NEON has the 32 registers it needs */
+#else
+#define FC_ROWS2D_LEVEL FC_ISA_AVX2
+#endif
 static inline fc_rows2d_f32_fn fc_rows2d_pick_f32(void)
 {
-    if (fc_rows_isa() < FC_ISA_AVX2) return 0;
+    if (fc_rows_isa() < FC_ROWS2D_LEVEL) return 0;
     FC_ROWS_PICK(fc_rows2d_f32)
 }
 static inline fc_rows2d_f64_fn fc_rows2d_pick_f64(void)
 {
-    if (fc_rows_isa() < FC_ISA_AVX2) return 0;
+    if (fc_rows_isa() < FC_ROWS2D_LEVEL) return 0;
     FC_ROWS_PICK(fc_rows2d_f64)
 }
 
