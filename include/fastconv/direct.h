@@ -123,16 +123,8 @@ static inline void fc_next_row(const fc_geom *g, int64_t *oi)
     }
 }
 
-#define FC_T float
-#define FC_SFX f32
-#include "direct_impl.h"
-#undef FC_T
-#undef FC_SFX
-
-#define FC_T double
-#define FC_SFX f64
-#include "direct_impl.h"
-#undef FC_T
-#undef FC_SFX
+#define FC_TEMPLATE "direct_impl.h"
+#include "filter_dtypes.h"
+#undef FC_TEMPLATE
 
 #endif

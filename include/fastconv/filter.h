@@ -72,16 +72,8 @@ static inline int64_t fc_filter_src(const fc_filter_plan *P, int j, int64_t e)
     return e - P->lo[j];
 }
 
-#define FC_T float
-#define FC_SFX f32
-#include "filter_impl.h"
-#undef FC_T
-#undef FC_SFX
-
-#define FC_T double
-#define FC_SFX f64
-#include "filter_impl.h"
-#undef FC_T
-#undef FC_SFX
+#define FC_TEMPLATE "filter_impl.h"
+#include "filter_dtypes.h"
+#undef FC_TEMPLATE
 
 #endif

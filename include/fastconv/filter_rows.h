@@ -57,7 +57,7 @@ typedef void (*fc_rows2d_f32_fn)(const float *, int64_t, int64_t, int64_t, const
 typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, const double *,
                                  double, int, int64_t, int64_t, double *, int64_t);
 
-/* -- generated variants: (ISA parameters) x filter_rows_dtypes.h ------------ */
+/* -- generated variants: (ISA parameters) x filter_rows_variant.h ----------- */
 
 /* scalar reference, always built (and the only one without GCC/clang) */
 #define FC_ISA generic
@@ -67,14 +67,7 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 #define FC_VB 1
 #define FC_RB2 3
 #define FC_VB2 1
-#include "filter_rows_dtypes.h"
-#undef FC_ISA
-#undef FC_TARGET
-#undef FC_VBYTES
-#undef FC_RB
-#undef FC_VB
-#undef FC_RB2
-#undef FC_VB2
+#include "filter_rows_variant.h"
 
 #ifdef FC_ROWS_X86
 #define FC_ISA sse2
@@ -84,14 +77,7 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 #define FC_VB 4
 #define FC_RB2 3
 #define FC_VB2 3
-#include "filter_rows_dtypes.h"
-#undef FC_ISA
-#undef FC_TARGET
-#undef FC_VBYTES
-#undef FC_RB
-#undef FC_VB
-#undef FC_RB2
-#undef FC_VB2
+#include "filter_rows_variant.h"
 
 #define FC_ISA avx2
 #define FC_TARGET __attribute__((target("avx2,fma")))
@@ -100,14 +86,7 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 #define FC_VB 4
 #define FC_RB2 3
 #define FC_VB2 3
-#include "filter_rows_dtypes.h"
-#undef FC_ISA
-#undef FC_TARGET
-#undef FC_VBYTES
-#undef FC_RB
-#undef FC_VB
-#undef FC_RB2
-#undef FC_VB2
+#include "filter_rows_variant.h"
 
 #define FC_ISA avx512
 #define FC_TARGET __attribute__((target("avx512f")))
@@ -116,14 +95,7 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 #define FC_VB 4
 #define FC_RB2 4
 #define FC_VB2 4
-#include "filter_rows_dtypes.h"
-#undef FC_ISA
-#undef FC_TARGET
-#undef FC_VBYTES
-#undef FC_RB
-#undef FC_VB
-#undef FC_RB2
-#undef FC_VB2
+#include "filter_rows_variant.h"
 #endif /* FC_ROWS_X86 */
 
 #ifdef FC_ROWS_NEON   /* Advanced SIMD is baseline on aarch64: no target attribute */
@@ -134,14 +106,7 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 #define FC_VB 4
 #define FC_RB2 4
 #define FC_VB2 4
-#include "filter_rows_dtypes.h"
-#undef FC_ISA
-#undef FC_TARGET
-#undef FC_VBYTES
-#undef FC_RB
-#undef FC_VB
-#undef FC_RB2
-#undef FC_VB2
+#include "filter_rows_variant.h"
 #endif
 
 /* -- run-time dispatch ------------------------------------------------------ */

@@ -18,8 +18,8 @@ of (lo, mode, O).
 Three ways to compute it:
 
 * ``direct``: the C engine (include/fastconv/filter.h): padded strips,
-  register-blocked SIMD rows, OpenMP over blocks of rows; rank-1 2-d
-  kernels optionally as a row pass and a column pass;
+  register-blocked SIMD rows, a thread pool over blocks of rows and
+  columns; rank-1 2-d kernels as a row pass and a column pass;
 * ``fft``: scipy.fft on the extended input (real or complex, with workers);
 * ``exact``: integer sums in int64 (modular, as SciPy's integer loops)
   or long double, with NumPy (shift and add), for what the C kernels'

@@ -368,22 +368,23 @@ def convolve(in1, in2, mode="full", method="auto", *, axes=None, workers=None):
     return _correlate_or_convolve(in1, in2, mode, method, axes, workers, True)
 
 
-correlate.__doc__ += _NDARGS.replace("{op}", "cross-correlation") + """
+def _document(fn, params, example):
+    fn.__doc__ += params + """
     Examples
     --------
     >>> import numpy as np
     >>> from fastconv import signal
+""" + example
+
+
+_document(correlate, _NDARGS.replace("{op}", "cross-correlation"), """\
     >>> signal.correlate([1, 2, 3], [0, 1, 0.5])
     array([0.5, 2. , 3.5, 3. , 0. ])
-"""
-convolve.__doc__ += _NDARGS.replace("{op}", "convolution") + """
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastconv import signal
+""")
+_document(convolve, _NDARGS.replace("{op}", "convolution"), """\
     >>> signal.convolve([1, 2, 3], [0, 1, 0.5])
     array([0. , 1. , 2.5, 4. , 1.5])
-"""
+""")
 
 
 # -- correlate2d / convolve2d --------------------------------------------------
@@ -509,19 +510,13 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, axes=None
                                       True)
 
 
-correlate2d.__doc__ += _2DARGS.replace("{name}", "correlate2d") + """
-    Examples
-    --------
-    >>> from fastconv import signal
+_document(correlate2d, _2DARGS.replace("{name}", "correlate2d"), """\
     >>> signal.correlate2d([[1, 2], [3, 4]], [[1, 1]], boundary="wrap")
     array([[3, 3, 3],
            [7, 7, 7]])
-"""
-convolve2d.__doc__ += _2DARGS.replace("{name}", "convolve2d") + """
-    Examples
-    --------
-    >>> from fastconv import signal
+""")
+_document(convolve2d, _2DARGS.replace("{name}", "convolve2d"), """\
     >>> signal.convolve2d([[1, 2], [3, 4]], [[1, -1]], mode="same")
     array([[1, 1],
            [3, 1]])
-"""
+""")

@@ -1,0 +1,13 @@
+/* One ISA variant of the row kernels: filter_rows_impl.h for each dtype with
+ * the parameters the includer set (FC_ISA, FC_TARGET, FC_VBYTES, FC_RB, FC_VB,
+ * FC_RB2, FC_VB2), which are undefined afterwards. */
+#define FC_TEMPLATE "filter_rows_impl.h"
+#include "filter_dtypes.h"
+#undef FC_TEMPLATE
+#undef FC_ISA
+#undef FC_TARGET
+#undef FC_VBYTES
+#undef FC_RB
+#undef FC_VB
+#undef FC_RB2
+#undef FC_VB2
