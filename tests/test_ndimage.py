@@ -290,3 +290,18 @@ def test_column_blocks(mode, rng):
     x2 = make(rng, (2, 60001), "float64")
     w2 = rng.standard_normal((2, 7))
     check_same(fn.convolve(x2, w2, mode=mode), ndi.convolve(x2, w2, mode=mode))
+
+
+def test_concurrent_callers(rng):
+    """Python threads calling at once (the GIL is released): each gets its own
+    answer; a caller that finds the thread pool busy runs on its own thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    xs = [make(rng, (300, 257), "float32") for _ in range(6)]
+    w = rng.standard_normal((5, 5))
+    refs = [fn.correlate(x, w, workers=1) for x in xs]
+    with ThreadPoolExecutor(4) as ex:
+        for _ in range(3):
+            outs = list(ex.map(lambda x: fn.correlate(x, w, workers=2), xs))
+            for got, ref in zip(outs, refs):
+                np.testing.assert_array_equal(got, ref)
