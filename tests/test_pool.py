@@ -411,3 +411,28 @@ def test_global_pools(rng):
 def test_errors_name_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):
         call(np.ones((1, 2, 4, 4)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, k, s, p, ceil", [
+    ((2, 3, 23, 70), 3, 2, 1, False),   # rows of 35: two vectors, the last one moved back
+    ((2, 3, 23, 70), 3, 2, 0, True),
+    ((1, 2, 9, 67), (2, 3), 1, 1, False),
+    ((2, 2, 101), 4, 2, 2, True),        # 1-d: the plane is one row
+    ((1, 1, 40, 33), 2, 2, 0, False),    # the last rows read up to the plane's end
+])
+def test_long_rows_vector_kernels(shape, k, s, p, ceil, dtype):
+    rng = np.random.default_rng(7)
+    x = rng.integers(-3, 4, shape).astype(dtype)   # ties
+    x[rng.random(shape) < 0.02] = np.nan
+    x[rng.random(shape) < 0.02] = -np.inf
+    d = len(shape) - 2
+    pairs = ((p, p),) * d
+    y, idx = fastconv.max_pool(x, k, s, padding=p, ceil_mode=ceil, return_indices=True)
+    y_ref, idx_ref = ref.max_pool(x, k, s, pairs, 1, ceil)
+    np.testing.assert_array_equal(y, y_ref.astype(dtype))
+    np.testing.assert_array_equal(idx, idx_ref)
+    np.testing.assert_array_equal(fastconv.max_pool(x, k, s, padding=p, ceil_mode=ceil), y)
+    g = rng.standard_normal(y.shape)
+    ref.assert_close(fastconv.max_pool_grad(g, x, k, s, padding=p, ceil_mode=ceil),
+                     ref.max_pool_grad(g, x, k, s, pairs, 1, ceil), what="grad")

@@ -86,16 +86,73 @@
 #define FC_ROW_INLINE static inline
 #endif
 
+/* AVX-512 row kernels for the max loops of channels-first data (V = 1, stride
+ * 1 or 2).  Rows are short (tens of outputs): left to the auto-vectoriser,
+ * the alignment peel and the scalar remainder cost more than the vector body;
+ * written with intrinsics, every step is one full vector and the last step
+ * is moved back to end at the row's end (max updates are idempotent, so the
+ * outputs it revisits do not change).  Compiled with a target attribute and
+ * chosen at run time, like the ISA clones; FC_V512_* name the intrinsics of
+ * each dtype for the template. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(FASTCONV_NO_CLONES)
+#define FC_HAVE_AVX512_ROWS 1
+#include <immintrin.h>
+#define FC_AVX512 __attribute__((target("avx512f")))
+static inline int fc_cpu_has_avx512f(void)
+{
+    static int known = -1;  /* a benign race: every thread computes the same value */
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return known;
+}
+#else
+#define FC_HAVE_AVX512_ROWS 0
+#endif
+
 #define FC_T float
 #define FC_SFX f32
+#define FC_V512 __m512
+#define FC_V512_MASK __mmask16
+#define FC_V512_LOADU _mm512_loadu_ps
+#define FC_V512_STOREU _mm512_storeu_ps
+#define FC_V512_PERMUTEX2 _mm512_permutex2var_ps
+#define FC_V512_CMP _mm512_cmp_ps_mask
+#define FC_V512_MOV _mm512_mask_mov_ps
+#define FC_V512_EVEN _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0)
 #include "pool_impl.h"
 #undef FC_T
 #undef FC_SFX
+#undef FC_V512
+#undef FC_V512_MASK
+#undef FC_V512_LOADU
+#undef FC_V512_STOREU
+#undef FC_V512_PERMUTEX2
+#undef FC_V512_CMP
+#undef FC_V512_MOV
+#undef FC_V512_EVEN
 
 #define FC_T double
 #define FC_SFX f64
+#define FC_V512 __m512d
+#define FC_V512_MASK __mmask8
+#define FC_V512_LOADU _mm512_loadu_pd
+#define FC_V512_STOREU _mm512_storeu_pd
+#define FC_V512_PERMUTEX2 _mm512_permutex2var_pd
+#define FC_V512_CMP _mm512_cmp_pd_mask
+#define FC_V512_MOV _mm512_mask_mov_pd
+#define FC_V512_EVEN _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0)
 #include "pool_impl.h"
 #undef FC_T
 #undef FC_SFX
+#undef FC_V512
+#undef FC_V512_MASK
+#undef FC_V512_LOADU
+#undef FC_V512_STOREU
+#undef FC_V512_PERMUTEX2
+#undef FC_V512_CMP
+#undef FC_V512_MOV
+#undef FC_V512_EVEN
 
 #endif

@@ -47,18 +47,102 @@
 #define FC_OP_SUM(yi, xi, pos) { y[yi] += x[xi]; }
 #define FC_OP_SPREAD(yi, xi, pos) { x[xi] += y[yi]; }
 
-/* The row loops, inlined into their ISA-cloned callers (restrict lets the
- * compiler vectorise; FC_ROW_INLINE: see pool.h). */
-FC_ROW_INLINE void FC_FN(fc_max_tap_row)(FC_T *restrict y, const FC_T *restrict x, int64_t lo,
-                                         int64_t hi, int64_t s, int64_t V)
+#if FC_HAVE_AVX512_ROWS
+#define FC_VL ((int64_t)(64 / sizeof(FC_T)))
+
+/* x[o*s] for FC_VL outputs from o, s = 1 or 2.  Stride 2 loads two vectors
+ * and keeps the even lanes: it reads x[2*(o+FC_VL) - 1], one past the last
+ * element used (see fc_avx512_row). */
+FC_AVX512 static inline FC_V512 FC_FN(fc_v512_strided)(const FC_T *x, int64_t o, int64_t s)
 {
+    if (s == 1) return FC_V512_LOADU(x + o);
+    return FC_V512_PERMUTEX2(FC_V512_LOADU(x + 2 * o), FC_V512_EVEN,
+                             FC_V512_LOADU(x + 2 * o + FC_VL));
+}
+
+/* take v where v > m or v is NaN */
+#define FC_V512_TAKE(v, m) \
+    ((FC_V512_MASK)(FC_V512_CMP(v, m, _CMP_GT_OQ) | FC_V512_CMP(v, v, _CMP_UNORD_Q)))
+
+/* May this row run on the AVX-512 kernels: a full vector of outputs, and
+ * (stride 2) the element one past the last one used still readable. */
+static inline int FC_FN(fc_avx512_row)(int64_t V, int64_t s, int64_t lo, int64_t hi,
+                                       int64_t avail)
+{
+    return V == 1 && hi - lo >= FC_VL && (s == 1 || (s == 2 && 2 * hi <= avail))
+           && fc_cpu_has_avx512f();
+}
+
+FC_AVX512 static void FC_FN(fc_max_tap_row_avx512)(FC_T *restrict y, const FC_T *restrict x,
+                                                   int64_t lo, int64_t hi, int64_t s)
+{
+    for (int64_t o0 = lo;; o0 += FC_VL) {
+        const int64_t o = o0 + FC_VL <= hi ? o0 : hi - FC_VL;
+        const FC_V512 v = FC_FN(fc_v512_strided)(x, o, s);
+        const FC_V512 m = FC_V512_LOADU(y + o);
+        FC_V512_STOREU(y + o, FC_V512_MOV(m, FC_V512_TAKE(v, m), v));
+        if (o + FC_VL >= hi) break;
+    }
+}
+
+/* As above, recording input positions roff + o*s in idx (8 int64 lanes per
+ * 512-bit register: FC_VL / 8 of them per step). */
+FC_AVX512 static void FC_FN(fc_argmax_tap_row_avx512)(FC_T *restrict y, int64_t *restrict idx,
+                                                      const FC_T *restrict x, int64_t roff,
+                                                      int64_t lo, int64_t hi, int64_t s)
+{
+    const __m512i lanes = _mm512_set_epi64(7 * s, 6 * s, 5 * s, 4 * s, 3 * s, 2 * s, s, 0);
+    for (int64_t o0 = lo;; o0 += FC_VL) {
+        const int64_t o = o0 + FC_VL <= hi ? o0 : hi - FC_VL;
+        const FC_V512 v = FC_FN(fc_v512_strided)(x, o, s);
+        const FC_V512 m = FC_V512_LOADU(y + o);
+        __m512i cur[FC_VL / 8];
+        unsigned take = FC_V512_TAKE(v, m);
+        for (int h = 0; h < FC_VL / 8; ++h) {
+            cur[h] = _mm512_loadu_si512(idx + o + 8 * h);
+            take |= (unsigned)_mm512_cmplt_epi64_mask(cur[h], _mm512_setzero_si512()) << (8 * h);
+        }
+        FC_V512_STOREU(y + o, FC_V512_MOV(m, (FC_V512_MASK)take, v));
+        for (int h = 0; h < FC_VL / 8; ++h) {
+            const __m512i pos = _mm512_add_epi64(_mm512_set1_epi64(roff + (o + 8 * h) * s),
+                                                 lanes);
+            _mm512_storeu_si512(idx + o + 8 * h,
+                                _mm512_mask_mov_epi64(cur[h], (__mmask8)(take >> (8 * h)), pos));
+        }
+        if (o + FC_VL >= hi) break;
+    }
+}
+#undef FC_V512_TAKE
+#undef FC_VL
+#endif
+
+/* The row loops, inlined into their ISA-cloned callers (restrict lets the
+ * compiler vectorise; FC_ROW_INLINE: see pool.h).  `avail`: the elements
+ * readable from x. */
+FC_ROW_INLINE void FC_FN(fc_max_tap_row)(FC_T *restrict y, const FC_T *restrict x, int64_t lo,
+                                         int64_t hi, int64_t s, int64_t V, int64_t avail)
+{
+#if FC_HAVE_AVX512_ROWS
+    if (FC_FN(fc_avx512_row)(V, s, lo, hi, avail)) {
+        FC_FN(fc_max_tap_row_avx512)(y, x, lo, hi, s);
+        return;
+    }
+#endif
+    (void)avail;
     FC_TAP_ROW(V, s, lo, hi, FC_OP_MAX);
 }
 
 FC_ROW_INLINE void FC_FN(fc_argmax_tap_row)(FC_T *restrict y, int64_t *restrict idx,
                                             const FC_T *restrict x, int64_t roff, int64_t lo,
-                                            int64_t hi, int64_t s, int64_t V)
+                                            int64_t hi, int64_t s, int64_t V, int64_t avail)
 {
+#if FC_HAVE_AVX512_ROWS
+    if (FC_FN(fc_avx512_row)(V, s, lo, hi, avail)) {
+        FC_FN(fc_argmax_tap_row_avx512)(y, idx, x, roff, lo, hi, s);
+        return;
+    }
+#endif
+    (void)avail;
     FC_TAP_ROW(V, s, lo, hi, FC_OP_ARGMAX);
 }
 
@@ -131,9 +215,11 @@ static void FC_FN(fc_max_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x, 
         FC_FOR_VALID_ROW_RUNS(g, koff, r0, r1, {
             if (idx)
                 FC_FN(fc_argmax_tap_row)(y + (yoff - y0) * V, idx + (yoff - y0) * V,
-                                         x + roff * V, roff, lo, hi, s, V);
+                                         x + roff * V, roff, lo, hi, s, V,
+                                         (g->in_size - roff) * V);
             else
-                FC_FN(fc_max_tap_row)(y + (yoff - y0) * V, x + roff * V, lo, hi, s, V);
+                FC_FN(fc_max_tap_row)(y + (yoff - y0) * V, x + roff * V, lo, hi, s, V,
+                                      (g->in_size - roff) * V);
         });
     }
 }
