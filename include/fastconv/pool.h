@@ -93,7 +93,7 @@
  * is moved back to end at the row's end (max updates are idempotent, so the
  * outputs it revisits do not change).  Compiled with a target attribute and
  * chosen at run time, like the ISA clones; FC_V512_* name the intrinsics of
- * each dtype for the template. */
+ * each dtype for the template (which undefines them). */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(FASTCONV_NO_CLONES)
 #define FC_HAVE_AVX512_ROWS 1
 #include <immintrin.h>
@@ -124,14 +124,6 @@ static inline int fc_cpu_has_avx512f(void)
 #include "pool_impl.h"
 #undef FC_T
 #undef FC_SFX
-#undef FC_V512
-#undef FC_V512_MASK
-#undef FC_V512_LOADU
-#undef FC_V512_STOREU
-#undef FC_V512_PERMUTEX2
-#undef FC_V512_CMP
-#undef FC_V512_MOV
-#undef FC_V512_EVEN
 
 #define FC_T double
 #define FC_SFX f64
@@ -146,13 +138,5 @@ static inline int fc_cpu_has_avx512f(void)
 #include "pool_impl.h"
 #undef FC_T
 #undef FC_SFX
-#undef FC_V512
-#undef FC_V512_MASK
-#undef FC_V512_LOADU
-#undef FC_V512_STOREU
-#undef FC_V512_PERMUTEX2
-#undef FC_V512_CMP
-#undef FC_V512_MOV
-#undef FC_V512_EVEN
 
 #endif

@@ -306,3 +306,12 @@ static void FC_FN(fc_avg_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T
 #undef FC_OP_SPREAD
 #undef FC_TAP_ROW
 #undef FC_FN
+/* the dtype's intrinsic names (pool.h) */
+#undef FC_V512
+#undef FC_V512_MASK
+#undef FC_V512_LOADU
+#undef FC_V512_STOREU
+#undef FC_V512_PERMUTEX2
+#undef FC_V512_CMP
+#undef FC_V512_MOV
+#undef FC_V512_EVEN
