@@ -13,7 +13,10 @@ SciPy's C cast does on x86-64.
 
 Differences: float32 input with a float32 output is computed in single
 precision (SciPy sums in double), with flush-to-zero; ``workers=`` sets the
-threads (the GIL is released).  ``axes=`` works as in SciPy: the weights have
+threads (the GIL is released).  With 'reflect' weights reaching more than two
+periods (four lengths) beyond an edge, the extension stays periodic, where
+SciPy maps the positions 2k periods out (k >= 2) to index -1 and reads outside
+the line.  ``axes=`` works as in SciPy: the weights have
 one dimension per listed axis, the other axes are batch axes.
 """
 
