@@ -1015,8 +1015,12 @@ def _local_row_builder(face):
         wl = np.broadcast_to(w, (28, 28) + w.shape).copy()
         g = rng.standard_normal((n, 64, 28, 28)).astype(dtype)
         if face == "fwd":
+            # "w-read": one BLAS pass over the locally connected weight, the
+            # memory-bandwidth floor of local_conv (each weight is used N times)
+            flat, ones = wl.reshape(-1, wl[0, 0, 0].size), np.ones(wl[0, 0, 0].size, dtype)
             return (lambda: fastconv.local_conv(x, wl, padding=1),
-                    {"conv": lambda: fastconv.conv(x, w, padding=1)})
+                    {"conv": lambda: fastconv.conv(x, w, padding=1),
+                     "w-read": lambda: flat @ ones})
         if face == "dX":
             return (lambda: fastconv.local_conv_grad_input(g, wl, x.shape, padding=1),
                     {"conv": lambda: fastconv.conv_grad_input(g, w, x.shape, padding=1)})
@@ -1035,7 +1039,8 @@ OP_ROWS: tuple[OpRow, ...] = (
     OpRow("avgpool2_64_112", "fwd", "avg_pool 2x2, (8, 64, 112, 112)",
           _pool_row_builder("avg", "fwd")),
     OpRow("avgpool2_64_112", "dX", "avg_pool_grad", _pool_row_builder("avg", "dX")),
-    OpRow("local3x3_64_28", "fwd", "local_conv 3x3 64->64 at 28x28, N=8 (peer: conv)",
+    OpRow("local3x3_64_28", "fwd",
+          "local_conv 3x3 64->64 at 28x28, N=8 (w-read: one pass over w)",
           _local_row_builder("fwd")),
     OpRow("local3x3_64_28", "dX", "local_conv_grad_input (peer: conv_grad_input)",
           _local_row_builder("dX")),
