@@ -36,29 +36,65 @@ static void FC_FN(fc_filter_strip)(const fc_filter_plan *P, const FC_T *plane, i
     }
 }
 
-/* The plane's rows [e0, e0 + nrows) and columns [c0, c0 + n) in place, if
- * they are consecutive source rows and interior columns: the first element,
- * else NULL. */
-static inline const FC_T *FC_FN(fc_filter_in_place)(const fc_filter_plan *P, const FC_T *plane,
-                                                    int64_t e0, int64_t nrows, int64_t c0,
-                                                    int64_t n)
+/* The plane's rows [e0, e0 + nrows), if they are consecutive source rows:
+ * the first of them (to read in place), else NULL. */
+static inline const FC_T *FC_FN(fc_filter_rows_in_place)(const fc_filter_plan *P,
+                                                         const FC_T *plane, int64_t e0,
+                                                         int64_t nrows)
 {
     const int R = P->nd - 2, L = P->nd - 1;
-    if (!plane || !P->tap_off_in || c0 < P->a[L] || c0 + n > P->b[L]) return NULL;
+    if (!plane || !P->tap_off_in) return NULL;
     const int64_t r0 = fc_filter_src(P, R, e0);
     if (r0 < 0) return NULL;
     for (int64_t i = 1; i < nrows; ++i)
         if (fc_filter_src(P, R, e0 + i) != r0 + i) return NULL;
-    return plane + r0 * P->in[L] + c0 - P->lo[L];
+    return plane + r0 * P->in[L];
+}
+
+/* Output columns [c0, c0 + nc) of rows [r0, r0 + nr), one outer tap slice
+ * (taps t0.., weights w): the columns whose window is interior read the
+ * source rows in place, the others a padded strip of just their window. */
+static void FC_FN(fc_filter_slice)(const fc_filter_plan *P, FC_ROWS_FN rows_fn,
+                                   FC_ROWS2D_FN rows2d_fn, const FC_T *plane, int64_t r0,
+                                   int64_t nr, int64_t c0, int64_t nc, int64_t t0, int64_t nt,
+                                   const FC_T *w, int add, FC_T cval, FC_T *y, FC_T *work)
+{
+    const int R = P->nd - 2, L = P->nd - 1;
+    const int64_t kh = P->k[R], kw = P->k[L], Wo = P->out[L];
+    const int dense = rows2d_fn && P->dense;
+    const FC_T *rows = FC_FN(fc_filter_rows_in_place)(P, plane, r0, nr + kh - 1);
+    /* outputs c whose window [c, c + kw) lies in the interior run [a, b) */
+    int64_t ia = P->a[L] > c0 ? P->a[L] : c0;
+    int64_t ib = P->b[L] - (kw - 1) < c0 + nc ? P->b[L] - (kw - 1) : c0 + nc;
+    if (!rows || ib - ia < 16) ia = ib = c0 + nc;   /* all through the strip */
+    if (ib > ia) {
+        const FC_T *s = rows + ia - P->lo[L];
+        if (dense)
+            rows2d_fn(s, P->in[L], kh, kw, w, 0, add, nr, ib - ia, y + ia, Wo);
+        else
+            rows_fn(s, P->in[L], nt, P->tap_off_in + t0, w, 0, add, nr, ib - ia, y + ia, Wo);
+    }
+    /* the rest: [c0, ia) and [ib, c0 + nc) */
+    const int64_t part[2][2] = {{c0, ia}, {ib, c0 + nc}};
+    for (int j = 0; j < 2; ++j) {
+        const int64_t a = part[j][0], n = part[j][1] - part[j][0];
+        if (n <= 0) continue;
+        FC_FN(fc_filter_strip)(P, plane, r0, nr + kh - 1, a, n + kw - 1, cval, work);
+        if (dense)
+            rows2d_fn(work, P->ss, kh, kw, w, 0, add, nr, n, y + a, Wo);
+        else
+            rows_fn(work, P->ss, nt, P->tap_off + t0, w, 0, add, nr, n, y + a, Wo);
+    }
 }
 
 /* One work item: rows [r0, r0 + nr) x columns [c0, c0 + nc) of one output
- * slab (all axes but the last two fixed), summed over the outer taps.
+ * slab (all axes but the last two fixed), summed over the outer taps
+ * (fc_filter_slice each).
  * `work` is the thread's scratch; rows2d_fn (NULL: not available) runs
  * dense slices. */
 static void FC_FN(fc_filter_item)(const fc_filter_plan *P, FC_ROWS_FN rows_fn,
-                                  FC_ROWS2D_FN rows2d_fn, int64_t item, const FC_T *x, const FC_T *w, FC_T cval,
-                                  FC_T *y, FC_T *work)
+                                  FC_ROWS2D_FN rows2d_fn, int64_t item, const FC_T *x,
+                                  const FC_T *w, FC_T cval, FC_T *y, FC_T *work)
 {
     const int nd = P->nd, R = nd - 2, L = nd - 1;
     const int64_t cblk = item % P->cblocks;
@@ -69,7 +105,7 @@ static void FC_FN(fc_filter_item)(const fc_filter_plan *P, FC_ROWS_FN rows_fn,
     const int64_t nr = (r0 + P->rows < P->out[R] ? r0 + P->rows : P->out[R]) - r0;
     const int64_t nc = (c0 + P->cols < P->out[L] ? c0 + P->cols : P->out[L]) - c0;
     const int64_t Wo = P->out[L];
-    const int64_t nin = nr + P->k[R] - 1, ncin = nc + P->k[L] - 1;
+    const int64_t nin = nr + P->k[R] - 1, ncin = nc + P->k[L] - 1;  /* separable strip */
     const FC_T *xb = x + b * P->in_size;
     const FC_T *wb = w + b * P->w_stride;
     FC_T *yr = y + b * P->out_size + (slab * P->out[R] + r0) * Wo + c0;
@@ -103,17 +139,8 @@ static void FC_FN(fc_filter_item)(const fc_filter_plan *P, FC_ROWS_FN rows_fn,
             lin = lin * P->in[j] + s;
         }
         if (plane) plane += lin * P->in[R] * P->in[L];
-        const FC_T *s = FC_FN(fc_filter_in_place)(P, plane, r0, nin, c0, ncin);
-        const int64_t ss = s ? P->in[L] : P->ss;
-        if (!s) {
-            FC_FN(fc_filter_strip)(P, plane, r0, nin, c0, ncin, cval, work);
-            s = work;
-        }
-        if (rows2d_fn && P->dense)
-            rows2d_fn(s, ss, P->k[R], P->k[L], wb + t0, 0, !first, nr, nc, yr, Wo);
-        else
-            rows_fn(s, ss, nt, (s == work ? P->tap_off : P->tap_off_in) + t0, wb + t0, 0,
-                    !first, nr, nc, yr, Wo);
+        FC_FN(fc_filter_slice)(P, rows_fn, rows2d_fn, plane, r0, nr, c0, nc, t0, nt, wb + t0,
+                               !first, cval, yr - c0, work);
         first = 0;
     }
     if (first)

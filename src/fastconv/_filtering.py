@@ -59,6 +59,13 @@ MIN_WORK_PER_THREAD = 1 << 17
 # k=3 0.85 vs 0.99 ms (taps faster), k=5 1.96 vs 1.80, k=9 6.1 vs 4.1,
 # k=31 74 vs 43 ms.  The column pass of a separable kernel likewise.
 ROWS2D_MIN_KH = 5
+# Interior columns are read from the source rows in place, not copied into
+# the strip: 2048^2, one thread, ms strip-only -> in place: float32 3x3
+# 3.18 -> 2.54, 5x5 4.27 -> 3.45; float64 3x3 6.05 -> 5.16, 5x5 8.38 -> 7.32.
+# But source rows a multiple of 4 KiB apart share L1 sets: with kh + 3 or
+# more rows in flight they exceed its 12 ways (9x9: 8.42 -> 9.03, 16.95 ->
+# 17.76), so taller kernels on such rows use the (padded-stride) strip.
+IN_PLACE_MAX_KH = 5
 # |w| <= this is no tap at all for scipy.ndimage (it skips such weights).
 NDIMAGE_EPS = float(np.finfo(np.float64).eps)
 
@@ -268,7 +275,10 @@ def _geometry_plan(in_shape, out_shape, kernel, lo, modes, batch, per_plane, kee
     tap_start = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int64)
     u_idx, t_idx = np.nonzero(keep)
     tap_off = (p_idx[t_idx] * ss + q_idx[t_idx]).astype(np.int64)
-    in_place = maps[L].b > maps[L].a
+    # interior columns read the source rows in place (no copy into the strip)
+    # unless the rows alias in L1 (see IN_PLACE_MAX_KH)
+    in_place = maps[L].b > maps[L].a and (
+        kh <= IN_PLACE_MAX_KH or (n_in * itemsize) % 4096 != 0)
     tap_off_in = (p_idx[t_idx] * n_in + q_idx[t_idx]).astype(np.int64) if in_place else None
     ntaps = int(tap_start[-1])
     plan = FilterPlan(**common, n_outer=n_outer, tap_start=tap_start, tap_off=tap_off,
