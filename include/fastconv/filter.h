@@ -7,17 +7,19 @@
  * where ext extends each filtered axis j of an input plane by an index map
  * src_j(e) (e < out[j] + k[j] - 1): the source index along j, or -1 for
  * the constant cval.  A map is the identity shifted by lo[j] on an interior
- * run [a[j], b[j]) and is tabulated only outside it (fc_filter_src).  Every boundary rule of SciPy (zero padding, fill, wrap,
- * symm, reflect, mirror, nearest, origins, 'same' centring) is such a map;
- * the Python layer builds them, this file only reads them.
+ * run [a[j], b[j]) and is tabulated only outside it (fc_filter_src).  Every
+ * boundary rule of SciPy (zero padding, fill, wrap, symm, reflect, mirror,
+ * nearest, origins, 'same' centring) is such a map; the Python layer builds
+ * them, this file only reads them.
  *
  * Work is split in items: (plane b, outer output index over the axes before
- * the last two, block of `rows` output rows, block of `cols` output columns).  For one item and one outer tap,
- * the rows of the source the block reads are copied once into a padded strip
- * (per-thread scratch), so the hot loop (filter_rows.h) never tests a boundary.
- * A strip whose rows are consecutive source rows that need no column padding
- * is read in place instead.  A rank-1 2-d kernel may run as two passes of the
- * same row kernel (a row filter over the strip, then a column filter).
+ * the last two, block of `rows` output rows, block of `cols` output columns).
+ * For one item and one outer tap, the columns whose taps all read inside the
+ * source read its rows in place; the others (and blocks of rows that reach
+ * beyond the source) get the rows they read copied once into a padded strip
+ * (per-thread scratch).  Either way the hot loop (filter_rows.h) never tests
+ * a boundary.  A rank-1 2-d kernel may run as two passes of the same row
+ * kernel (a row filter over the strip, then a column filter).
  */
 #ifndef FASTCONV_FILTER_H
 #define FASTCONV_FILTER_H
