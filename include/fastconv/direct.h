@@ -124,7 +124,6 @@ static inline void fc_next_row(const fc_geom *g, int64_t *oi)
 }
 
 #define FC_TEMPLATE "direct_impl.h"
-#include "filter_dtypes.h"
-#undef FC_TEMPLATE
+#include "for_each_dtype.h"
 
 #endif

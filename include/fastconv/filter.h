@@ -75,7 +75,6 @@ static inline int64_t fc_filter_src(const fc_filter_plan *P, int j, int64_t e)
 }
 
 #define FC_TEMPLATE "filter_impl.h"
-#include "filter_dtypes.h"
-#undef FC_TEMPLATE
+#include "for_each_dtype.h"
 
 #endif

@@ -2,8 +2,7 @@
  * the parameters the includer set (FC_ISA, FC_TARGET, FC_VBYTES, FC_RB, FC_VB,
  * FC_RB2, FC_VB2), which are undefined afterwards. */
 #define FC_TEMPLATE "filter_rows_impl.h"
-#include "filter_dtypes.h"
-#undef FC_TEMPLATE
+#include "for_each_dtype.h"
 #undef FC_ISA
 #undef FC_TARGET
 #undef FC_VBYTES

@@ -2,12 +2,14 @@
 
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 #define MR FC_IGEMM_MR
-#if FC_VL == 16
-#define FC_VEC __m512
-#define FC_MASK __mmask16
-#else
+#if FC_IS_F64
+#define FC_VL 8             /* lanes of an AVX-512 register */
 #define FC_VEC __m512d
 #define FC_MASK __mmask8
+#else
+#define FC_VL 16
+#define FC_VEC __m512
+#define FC_MASK __mmask16
 #endif
 
 #if FC_HAVE_AVX512_KERNELS
@@ -260,6 +262,7 @@ static void FC_FN(fc_igemm_dw_rows)(const FC_T *x, const int64_t *koffs, int64_t
 #undef DW_MO
 #undef DW_MK
 
+#undef FC_VL
 #undef FC_VEC
 #undef FC_MASK
 #undef MR

@@ -7,9 +7,8 @@ the work items to the threads; each thread owns one slice of ``work`` as its
 strip scratch.  Items write disjoint output blocks, so the result does not
 depend on the thread count.
 
-The threads are those of include/fastconv/filter_pool.h (the caller never
-waits for a helper that has not started: see there why), or, where POSIX
-threads are missing, an OpenMP loop.
+The threads are an OpenMP loop, as everywhere in the package: one runtime,
+which OMP_NUM_THREADS and threadpoolctl's "openmp" limits see and govern.
 """
 
 from cython.parallel cimport parallel, prange
@@ -72,12 +71,6 @@ cdef extern from "fastconv/filter.h" nogil:
                             const double *x, const double *w, double cval, double *y,
                             double *work)
 
-
-
-cdef extern from "fastconv/filter_pool.h" nogil:
-    ctypedef void (*fc_pool_fn)(void *ctx, int64_t item, int slot) noexcept nogil
-    int fc_pool_available()
-    void fc_pool_run(fc_pool_fn fn, void *ctx, int64_t n, int threads)
 
 
 ISA_LEVELS = ("generic", "sse2", "avx2", "avx512")
@@ -185,10 +178,6 @@ def run(plan, const floating[::1] x, const floating[::1] w, floating cval,
     job.y = &y[0]
     job.work = &work[0]
     job.per = P.strip_elems
-    if fc_pool_available():
-        with nogil:
-            fc_pool_run(item_f32 if floating is float else item_f64, &job, P.items, nthreads)
-        return
     with nogil, parallel(num_threads=nthreads):
         fpsaved = fc_fp_enter()
         for it in prange(P.items, schedule="dynamic"):
