@@ -16,7 +16,7 @@ from fastconv import _engine
 from fastconv._geometry import ConvGeometry
 from reference import assert_close, conv_forward, conv_grad_input, conv_grad_weight
 
-ALGORITHMS = ("gemm", "pointwise", "direct", "implicit")
+ALGORITHMS = ("gemm", "pointwise", "direct", "implicit", "filter")
 
 # (spatial, kernel, stride, dilation, padding, groups, cin/group, cout/group)
 CASES = [
@@ -33,6 +33,10 @@ CASES = [
     ((10, 13), (3, 4), (1, 2), 1, 1, 3, 1, 3),        # channel multiplier 3
     ((9, 8), (3, 3), 2, 1, 1, 1, 3, 8),               # stride 2: im2col path
     ((33, 32), (3, 3), 1, 1, 1, 1, 3, 5),             # implicit grad_weight (plane >= 1024)
+    ((11, 9), (3, 2), 1, 1, ((1, 0), (2, 1)), 5, 1, 1),  # depthwise stride 1: filter engine
+    ((40,), (5,), 1, 1, ((3, 1),), 3, 1, 1),
+    ((5, 6, 7), (3, 3, 3), 1, 1, 1, 2, 1, 1),
+    ((8, 10), (2, 3), 1, 1, 4, 2, 1, 1),              # padding wider than the kernel
     ((6, 11, 48), (2, 1, 3), (2, 1, 1), 1, ((1, 0), 0, 2), 1, 2, 3),  # it, 3-d, masked tail
 ]
 
@@ -59,7 +63,10 @@ def test_every_algorithm_is_covered():
                                    out_channels=cog * groups, stride=stride, padding=padding,
                                    dilation=dilation, groups=groups)
         seen |= _algorithms(geom, 3)
-    assert seen == {(face, a) for face in ("fwd", "dX", "dW") for a in ALGORITHMS}
+    # the filter engine serves forward and grad_input; grad_weight of those
+    # layers runs the implicit tile
+    assert seen == {(face, a) for face in ("fwd", "dX", "dW") for a in ALGORITHMS} \
+        - {("dW", "filter")}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -64,12 +64,20 @@ class Plan:
     threads: int
 
     @property
+    def filter_ok(self):
+        """Depthwise (one output per input channel), stride and dilation 1: each
+        plane is a single-channel filter, the filter engine's 2-d row kernels
+        beat the per-tap direct loops (8x256x28^2 3x3 float32: 1.2 vs 3.9 ms)."""
+        return (self.direct and self.out_channels == self.in_channels
+                and all(s == 1 for s in self.stride) and all(d == 1 for d in self.dilation))
+
+    @property
     def forward_algorithm(self):
-        """"pointwise", "direct", "implicit" or "gemm" (im2col + BLAS)."""
+        """"pointwise", "filter", "direct", "implicit" or "gemm" (im2col + BLAS)."""
         if self.pointwise:
             return "pointwise"
         if self.direct:
-            return "direct"
+            return "filter" if self.filter_ok else "direct"
         return "implicit" if self.implicit else "gemm"
 
     @property
@@ -77,13 +85,15 @@ class Plan:
         if self.pointwise:
             return "pointwise"
         if self.direct:
-            return "direct"
+            return "filter" if self.filter_ok else "direct"
         return "implicit" if self.implicit_dx else "gemm"
 
     @property
     def grad_weight_algorithm(self):
-        return "implicit" if self.implicit_dw else ("gemm" if self.forward_algorithm == "implicit"
-                                                    else self.forward_algorithm)
+        if self.implicit_dw:
+            return "implicit"
+        return {"implicit": "gemm", "filter": "direct"}.get(self.forward_algorithm,
+                                                            self.forward_algorithm)
 
     @property
     def patch_rows(self):
@@ -136,7 +146,9 @@ def make_plan(geom, batch, threads):
     return Plan(batch, geom.in_channels, geom.out_channels, geom.groups, in_spatial,
                 geom.out_spatial, geom.kernel, geom.stride, geom.dilation, pad_lo,
                 pointwise, direct, implicit, implicit_dx,
-                implicit and implicit_dw_ok(geom.out_spatial), tile, rows, buckets, threads)
+                (implicit and implicit_dw_ok(geom.out_spatial))
+                or (direct and geom.stride[-1] == 1),
+                tile, rows, buckets, threads)
 
 
 _registered = False
@@ -163,6 +175,8 @@ def _flat(a):
 def forward(plan, x, w, bias, y):
     """y = conv(x, w) + bias (tied bias or None), written into ``y``."""
     b = np.empty(0, y.dtype) if bias is None else bias
+    if plan.forward_algorithm == "filter":
+        return filter_forward(plan, x, w, bias, y)
     if plan.direct:
         _direct.forward(plan, _flat(x), _flat(w), b, _flat(y))
         return y
@@ -177,6 +191,8 @@ def forward(plan, x, w, bias, y):
 
 def grad_input(plan, gy, w, gx):
     """gx = conv_grad_input(gy, w) on the engine's (padded) input; gx zeroed."""
+    if plan.grad_input_algorithm == "filter":
+        return filter_grad_input(plan, gy, w, gx)
     if plan.direct:
         _direct.grad_input(plan, _flat(gy), _flat(w), _flat(gx))
         return gx
@@ -347,3 +363,33 @@ def implicit_grad_weight(plan, x, gy, gw):
                           wout, rows_per_chunk, buckets, IMPLICIT_DW_K_PER_ITEM, plan.threads)
     np.add.reduce(partial, axis=0, out=gw)
     return gw
+
+
+# -- depthwise through the filter engine (fastconv._filtering) ----------------
+
+def _filter_planes(a, kernel_planes, lo, out, threads):
+    """out[n, c] = plane a[n, c] correlated with kernel_planes[c], zero padding."""
+    from fastconv import _filtering
+
+    n, c = a.shape[:2]
+    spatial = out.shape[2:]
+    kernels = np.ascontiguousarray(np.broadcast_to(kernel_planes, (n,) + kernel_planes.shape))
+    _filtering.direct(np.ascontiguousarray(a).reshape((n * c,) + a.shape[2:]),
+                      kernels.reshape((n * c,) + kernel_planes.shape[1:]), tuple(lo),
+                      ("constant",) * len(spatial), 0.0, tuple(spatial), threads,
+                      out=out.reshape((n * c,) + spatial))
+    return out
+
+
+def filter_forward(plan, x, w, bias, y):
+    _filter_planes(x, w[:, 0], plan.pad_lo, y, plan.threads)
+    if bias is not None:
+        y += bias.reshape((-1,) + (1,) * len(plan.kernel))
+    return y
+
+
+def filter_grad_input(plan, gy, w, gx):
+    """gx[i] = sum_t w[t] gy[i + lo - t]: the flipped kernel over the gradient."""
+    flip = (slice(None),) + (slice(None, None, -1),) * len(plan.kernel)
+    lo = [k - 1 - p for k, p in zip(plan.kernel, plan.pad_lo)]
+    return _filter_planes(gy, w[:, 0][flip], lo, gx, plan.threads)
