@@ -19,6 +19,7 @@
 
 #include "geom.h"
 #include "direct.h"
+#include "runtime.h"
 
 #define FC_IGEMM_MR 12
 
@@ -26,23 +27,14 @@
     && !defined(FASTCONV_NO_AVX512)
 #define FC_HAVE_AVX512_KERNELS 1
 #include <immintrin.h>
-static inline int fc_cpu_has_avx512(void)
-{
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    }
-    return cached;
-}
 #else
 #define FC_HAVE_AVX512_KERNELS 0
-static inline int fc_cpu_has_avx512(void) { return 0; }
 #endif
 
 static inline const char *fc_igemm_isa(void)
 {
-    return fc_cpu_has_avx512() ? "avx512f" : "portable C (auto-vectorised)";
+    return FC_HAVE_AVX512_KERNELS && fc_cpu_has_avx512() ? "avx512f"
+                                                        : "portable C (auto-vectorised)";
 }
 
 #if FC_HAVE_AVX512_KERNELS

@@ -78,6 +78,21 @@ static inline void fc_thread_exit(fc_tstate st)
     fc_fp_exit(st.fp);
 }
 
+/* CPU features for the kernels that pick an ISA variant at run time. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+static inline int fc_cpu_has_avx512(void)
+{
+    static int known = -1;  /* a benign race: every thread computes the same value */
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return known;
+}
+#else
+static inline int fc_cpu_has_avx512(void) { return 0; }
+#endif
+
 #ifndef FASTCONV_COMPILER
 #define FASTCONV_COMPILER "unknown"
 #endif

@@ -289,19 +289,22 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, padding_
     return out if target is not None else _deliver(y, out, result, channels_last, batched)
 
 
-def _conv_nd(d):
-    def convnd(x, w, bias=None, **kwargs):
+def _rank_checked(fn, d):
+    """``fn`` for a weight of exactly d spatial dimensions (conv2d, ...)."""
+    name = f"{fn.__name__}{d}d"
+
+    def checked(x, w, bias=None, **kwargs):
         w = _as_real_array(w, "w")
         if w.ndim != d + 2:
-            raise ValueError(f"conv{d}d needs a weight with {d + 2} dimensions "
+            raise ValueError(f"{name} needs a weight with {d + 2} dimensions "
                              f"(C_out, C_in/groups{', k' * d}), got shape {w.shape}")
-        return conv(x, w, bias, **kwargs)
-    convnd.__name__ = convnd.__qualname__ = f"conv{d}d"
-    convnd.__doc__ = f"{d}-d convolution: :func:`conv` with a {d + 2}-d weight."
-    return convnd
+        return fn(x, w, bias, **kwargs)
+    checked.__name__ = checked.__qualname__ = name
+    checked.__doc__ = f"{d}-d :func:`{fn.__name__}`: the same call with a {d + 2}-d weight."
+    return checked
 
 
-conv1d, conv2d, conv3d = (_conv_nd(d) for d in (1, 2, 3))
+conv1d, conv2d, conv3d = (_rank_checked(conv, d) for d in (1, 2, 3))
 
 
 def conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1, groups=1,
@@ -519,16 +522,5 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     return _deliver(res, out, result, channels_last, batched)
 
 
-def _transpose_nd(d):
-    def conv_transposend(x, w, bias=None, **kwargs):
-        w = _as_real_array(w, "w")
-        if w.ndim != d + 2:
-            raise ValueError(f"conv_transpose{d}d needs a weight with {d + 2} dimensions, "
-                             f"got shape {w.shape}")
-        return conv_transpose(x, w, bias, **kwargs)
-    conv_transposend.__name__ = conv_transposend.__qualname__ = f"conv_transpose{d}d"
-    conv_transposend.__doc__ = f"{d}-d transposed convolution: :func:`conv_transpose`."
-    return conv_transposend
-
-
-conv_transpose1d, conv_transpose2d, conv_transpose3d = (_transpose_nd(d) for d in (1, 2, 3))
+conv_transpose1d, conv_transpose2d, conv_transpose3d = (_rank_checked(conv_transpose, d)
+                                                      for d in (1, 2, 3))
