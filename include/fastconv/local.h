@@ -42,16 +42,7 @@ static void fc_class_order(int ndim, const int64_t *out, const int64_t *tiles, i
     }
 }
 
-#define FC_T float
-#define FC_SFX f32
-#include "local_impl.h"
-#undef FC_T
-#undef FC_SFX
-
-#define FC_T double
-#define FC_SFX f64
-#include "local_impl.h"
-#undef FC_T
-#undef FC_SFX
+#define FC_TEMPLATE "local_impl.h"
+#include "for_each_dtype.h"
 
 #endif

@@ -21,6 +21,7 @@
 #include <math.h>
 
 #include "direct.h"
+#include "runtime.h"
 
 /* For tap koff, run BODY for every output row r in [r0, r1) (all axes but the
  * last) that reads inside the input, with yoff = r * W (the row's first
@@ -92,51 +93,17 @@
  * written with intrinsics, every step is one full vector and the last step
  * is moved back to end at the row's end (max updates are idempotent, so the
  * outputs it revisits do not change).  Compiled with a target attribute and
- * chosen at run time, like the ISA clones; FC_V512_* name the intrinsics of
- * each dtype for the template (which undefines them). */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(FASTCONV_NO_CLONES)
+ * chosen at run time (runtime.h's CPU probe), as the implicit-GEMM kernels. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) \
+    && !defined(FASTCONV_NO_AVX512)
 #define FC_HAVE_AVX512_ROWS 1
 #include <immintrin.h>
 #define FC_AVX512 __attribute__((target("avx512f")))
-static inline int fc_cpu_has_avx512f(void)
-{
-    static int known = -1;  /* a benign race: every thread computes the same value */
-    if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    }
-    return known;
-}
 #else
 #define FC_HAVE_AVX512_ROWS 0
 #endif
 
-#define FC_T float
-#define FC_SFX f32
-#define FC_V512 __m512
-#define FC_V512_MASK __mmask16
-#define FC_V512_LOADU _mm512_loadu_ps
-#define FC_V512_STOREU _mm512_storeu_ps
-#define FC_V512_PERMUTEX2 _mm512_permutex2var_ps
-#define FC_V512_CMP _mm512_cmp_ps_mask
-#define FC_V512_MOV _mm512_mask_mov_ps
-#define FC_V512_EVEN _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0)
-#include "pool_impl.h"
-#undef FC_T
-#undef FC_SFX
-
-#define FC_T double
-#define FC_SFX f64
-#define FC_V512 __m512d
-#define FC_V512_MASK __mmask8
-#define FC_V512_LOADU _mm512_loadu_pd
-#define FC_V512_STOREU _mm512_storeu_pd
-#define FC_V512_PERMUTEX2 _mm512_permutex2var_pd
-#define FC_V512_CMP _mm512_cmp_pd_mask
-#define FC_V512_MOV _mm512_mask_mov_pd
-#define FC_V512_EVEN _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0)
-#include "pool_impl.h"
-#undef FC_T
-#undef FC_SFX
+#define FC_TEMPLATE "pool_impl.h"
+#include "for_each_dtype.h"
 
 #endif

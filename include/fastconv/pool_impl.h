@@ -49,6 +49,22 @@
 
 #if FC_HAVE_AVX512_ROWS
 #define FC_VL ((int64_t)(64 / sizeof(FC_T)))
+/* the dtype's AVX-512 types and intrinsics: FC_V512_(loadu) -> _mm512_loadu_ps */
+#define FC_V512_(op) FC_CAT(_mm512_##op, FC_ISFX)
+#if FC_IS_F64
+#define FC_V512 __m512d
+#define FC_V512_MASK __mmask8
+#define FC_V512_EVEN _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0)
+#else
+#define FC_V512 __m512
+#define FC_V512_MASK __mmask16
+#define FC_V512_EVEN _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0)
+#endif
+#define FC_V512_LOADU FC_V512_(loadu)
+#define FC_V512_STOREU FC_V512_(storeu)
+#define FC_V512_PERMUTEX2 FC_V512_(permutex2var)
+#define FC_V512_MOV FC_V512_(mask_mov)
+#define FC_V512_CMP(a, b, pred) FC_CAT(FC_V512_(cmp), mask)((a), (b), (pred))
 
 /* x[o*s] for FC_VL outputs from o, s = 1 or 2.  Stride 2 loads two vectors
  * and keeps the even lanes: it reads x[2*(o+FC_VL) - 1], one past the last
@@ -70,7 +86,7 @@ static inline int FC_FN(fc_avx512_row)(int64_t V, int64_t s, int64_t lo, int64_t
                                        int64_t avail)
 {
     return V == 1 && hi - lo >= FC_VL && (s == 1 || (s == 2 && 2 * hi <= avail))
-           && fc_cpu_has_avx512f();
+           && fc_cpu_has_avx512();
 }
 
 FC_AVX512 static void FC_FN(fc_max_tap_row_avx512)(FC_T *restrict y, const FC_T *restrict x,
@@ -114,6 +130,15 @@ FC_AVX512 static void FC_FN(fc_argmax_tap_row_avx512)(FC_T *restrict y, int64_t 
 }
 #undef FC_V512_TAKE
 #undef FC_VL
+#undef FC_V512_
+#undef FC_V512
+#undef FC_V512_MASK
+#undef FC_V512_EVEN
+#undef FC_V512_LOADU
+#undef FC_V512_STOREU
+#undef FC_V512_PERMUTEX2
+#undef FC_V512_MOV
+#undef FC_V512_CMP
 #endif
 
 /* The row loops, inlined into their ISA-cloned callers (restrict lets the
@@ -306,12 +331,3 @@ static void FC_FN(fc_avg_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T
 #undef FC_OP_SPREAD
 #undef FC_TAP_ROW
 #undef FC_FN
-/* the dtype's intrinsic names (pool.h) */
-#undef FC_V512
-#undef FC_V512_MASK
-#undef FC_V512_LOADU
-#undef FC_V512_STOREU
-#undef FC_V512_PERMUTEX2
-#undef FC_V512_CMP
-#undef FC_V512_MOV
-#undef FC_V512_EVEN
