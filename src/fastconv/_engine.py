@@ -151,17 +151,6 @@ def make_plan(geom, batch, threads):
                 tile, rows, buckets, threads)
 
 
-_registered = False
-
-
-def _register_blas():
-    """Hand the kernels the BLAS thread-local setters (once per process)."""
-    global _registered
-    if not _registered:
-        _conv.register_blas_threads_local(_threads.blas_local_setters())
-        _registered = True
-
-
 def _workspace(plan, dtype):
     if plan.pointwise or plan.direct:
         return np.empty(0, dtype)
@@ -183,8 +172,7 @@ def forward(plan, x, w, bias, y):
     if plan.forward_algorithm == "implicit":
         return implicit_forward(plan, x, w, bias, y)
     work = _workspace(plan, y.dtype)
-    _register_blas()
-    with _threads.blas_single_threaded():
+    with _threads.blas_in_workers(_conv):
         _conv.forward(plan, _flat(x), _flat(w), b, _flat(y), work)
     return y
 
@@ -199,8 +187,7 @@ def grad_input(plan, gy, w, gx):
     if plan.grad_input_algorithm == "implicit":
         return implicit_grad_input(plan, gy, w, gx)
     work = _workspace(plan, gx.dtype)
-    _register_blas()
-    with _threads.blas_single_threaded():
+    with _threads.blas_in_workers(_conv):
         _conv.grad_input(plan, _flat(gy), _flat(w), _flat(gx), work)
     return gx
 
@@ -217,8 +204,7 @@ def grad_weight(plan, x, gy, gw):
         _direct.grad_weight(plan, _flat(x), _flat(gy), _flat(gw), partial)
         return gw
     work = _workspace(plan, gw.dtype)
-    _register_blas()
-    with _threads.blas_single_threaded():
+    with _threads.blas_in_workers(_conv):
         _conv.grad_weight(plan, _flat(x), _flat(gy), _flat(gw), partial, work)
     return gw
 

@@ -170,3 +170,17 @@ def blas_single_threaded():
                 for lib, n in zip(libs, _blas_saved):
                     if n != 1:
                         lib.set_num_threads(n)
+
+
+_registered_modules = set()
+
+
+def blas_in_workers(module):
+    """Context for calling ``module``'s kernels, which call BLAS inside OpenMP
+    workers: hands the module the thread-local setters (each extension module
+    keeps its own table, see runtime.h) once, and limits the BLAS libraries
+    that have none."""
+    if module.__name__ not in _registered_modules:
+        module.register_blas_threads_local(blas_local_setters())
+        _registered_modules.add(module.__name__)
+    return blas_single_threaded()

@@ -174,18 +174,6 @@ def _flat(a):
     return a.reshape(-1)
 
 
-_registered = False
-
-
-def _blas_ready():
-    """Hand this extension the BLAS thread-local setters (once per process)."""
-    global _registered
-    if not _registered:
-        _local.register_blas_threads_local(_threads.blas_local_setters())
-        _registered = True
-    return _threads.blas_single_threaded()
-
-
 # -- the three faces on channels-first, batched arrays -----------------------
 
 def _forward(pb, x_cf, w, tied, untied):
@@ -198,7 +186,7 @@ def _forward(pb, x_cf, w, tied, untied):
     else:
         plan = pb.plan()
         b = np.empty(0, pb.compute) if tied is None else tied
-        with _blas_ready():
+        with _threads.blas_in_workers(_local):
             _local.forward(plan, _flat(_engine_input(g, x_cf, pb.compute)),
                            _flat(np.ascontiguousarray(w, pb.compute)), b, _flat(y),
                            *plan.workspaces(pb.compute))
@@ -212,7 +200,7 @@ def _grad_input(pb, gy_cf, w):
     gx = np.zeros((pb.batch, g.in_channels) + g.padded_spatial, pb.compute)
     if gy_cf.size and gx.size:
         plan = pb.plan()
-        with _blas_ready():
+        with _threads.blas_in_workers(_local):
             _local.grad_input(plan, _flat(np.ascontiguousarray(gy_cf, pb.compute)),
                               _flat(np.ascontiguousarray(w, pb.compute)), _flat(gx),
                               *plan.workspaces(pb.compute))
@@ -229,7 +217,7 @@ def _grad_weight(pb, x_cf, gy_cf):
     if gy_cf.size and gw.size:
         plan = pb.plan()
         partial = np.empty(plan.buckets * gw.size if plan.buckets > 1 else 0, pb.compute)
-        with _blas_ready():
+        with _threads.blas_in_workers(_local):
             _local.grad_weight(plan, _flat(_engine_input(pb.geom, x_cf, pb.compute)),
                                _flat(np.ascontiguousarray(gy_cf, pb.compute)), _flat(gw),
                                partial if partial.size else _flat(gw),
