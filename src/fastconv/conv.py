@@ -395,7 +395,6 @@ def conv_vjp(x, w, bias=None, **kwargs):
     x = _as_real_array(x, "x")
     w = _as_real_array(w, "w")
     y = conv(x, w, bias, **kwargs)
-    face_kwargs = {k: v for k, v in kwargs.items()}
     d = w.ndim - 2
     batched = x.ndim == d + 2
     bias_shape = None if bias is None else np.shape(bias)
@@ -404,8 +403,8 @@ def conv_vjp(x, w, bias=None, **kwargs):
         g = _as_real_array(g, "g")
         if g.shape != y.shape:
             raise ValueError(f"g has shape {g.shape}, expected the output shape {y.shape}")
-        dx = conv_grad_input(g, w, x.shape, **face_kwargs).astype(y.dtype, copy=False)
-        dw = conv_grad_weight(x, g, w.shape, **face_kwargs).astype(y.dtype, copy=False)
+        dx = conv_grad_input(g, w, x.shape, **kwargs).astype(y.dtype, copy=False)
+        dw = conv_grad_weight(x, g, w.shape, **kwargs).astype(y.dtype, copy=False)
         db = None
         if bias_shape is not None:
             gb = g if batched else g[None]
