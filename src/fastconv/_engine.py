@@ -132,7 +132,8 @@ def make_plan(geom, batch, threads):
         chunks = batch * (-(-P // tile) if P else 0)
     wbytes = max(1, geom.out_channels * ck * itemsize)
     buckets = max(1, min(chunks, MAX_BUCKETS, BUCKET_BYTES // wbytes))
-    implicit = implicit_ok(geom.stride[-1], geom.out_spatial[-1], cog, pointwise, direct)
+    implicit = (implicit_ok(geom.stride[-1], geom.out_spatial[-1], cog, pointwise, direct)
+                and tile_lane_use(geom.out_spatial[-1]) >= IMPLICIT_MIN_LANE_USE)
     implicit_dx = (all(s == 1 for s in geom.stride)
                    and implicit_ok(1, in_spatial[-1], cg, pointwise, direct))
     if batch * geom.out_channels * P * ck < SERIAL_WORK:
@@ -146,8 +147,7 @@ def make_plan(geom, batch, threads):
     return Plan(batch, geom.in_channels, geom.out_channels, geom.groups, in_spatial,
                 geom.out_spatial, geom.kernel, geom.stride, geom.dilation, pad_lo,
                 pointwise, direct, implicit, implicit_dx,
-                (implicit and implicit_dw_ok(geom.out_spatial))
-                or (direct and geom.stride[-1] == 1),
+                (implicit and implicit_dw_ok(cog)) or (direct and geom.stride[-1] == 1),
                 tile, rows, buckets, threads)
 
 
@@ -223,15 +223,29 @@ def implicit_ok(stride_last, out_last, out_per_group, pointwise, direct):
             and not direct and out_per_group >= IMPLICIT_MIN_OUT_PER_GROUP)
 
 
-def implicit_dw_ok(out_spatial):
-    """Where the grad_weight tile beat im2col + BLAS (2-core AVX-512, float32,
-    interleaved A/B): rows that fill 16-lane vectors (3x3 at 56^2: 1.8x, 3x3x3
-    at 32^3: 1.6x) and planes big enough to amortise the horizontal sums.  It
-    lost on 33-wide rows (a third of the lanes masked), 14^2 planes, and long
-    1-d rows, whose input rows leave L1 between taps."""
-    width = out_spatial[-1]
-    used = width / (-(-width // 16) * 16)
-    return len(out_spatial) >= 2 and used >= 0.85 and prod(out_spatial) >= 1024
+def tile_lane_use(width):
+    """Share of the register tiles' lanes that a row of ``width`` outputs fills:
+    32-lane tiles, a 16-lane one for a remainder of up to 16 (float32 lanes)."""
+    rem = width % 32
+    lanes = width - rem + (16 if 0 < rem <= 16 else 32 if rem else 0)
+    return width / lanes
+
+
+# Forward falls back to im2col + BLAS below this lane use: 3x3 256->256 with
+# dilation 2 at 33^2 (rows of 33: 69%) ran 163 GF/s implicit vs 181 with BLAS,
+# while 56-wide rows (88%) ran 176 vs 126.  grad_input keeps the implicit
+# kernel there (152 vs 129).
+IMPLICIT_MIN_LANE_USE = 0.75
+
+
+def implicit_dw_ok(out_per_group):
+    """Where the grad_weight tile beat im2col + BLAS (2-core AVX-512, quiet,
+    interleaved A/B, float32 / float64 GFLOP/s): few outputs per group, where
+    the weight-gradient GEMM is too small for BLAS -- 3x3x3 16->32 at 32^3
+    124/67 vs 77/53, 3x3 256 in 64 groups 56/27 vs 30/21, in 16 groups 86/40
+    vs 53/30.  From 64 outputs per group on BLAS wins (3x3 64->64 at 56^2:
+    118/64 vs 126/76; 256->256 at 14^2: 62/31 vs 71/64)."""
+    return out_per_group <= 32
 
 
 def pad_or_crop(a, pairs):
