@@ -18,6 +18,7 @@ from fastconv.local import (
     local_conv, local_conv_grad_input, local_conv_grad_weight,
     tiled_conv, tiled_conv_grad_input, tiled_conv_grad_weight,
 )
+from fastconv.linalg import ConvOperator, conv_matrix
 from fastconv import ndimage, signal
 
 __version__ = "0.1.0"
@@ -31,4 +32,5 @@ __all__ = [
     "global_max_pool",
     "local_conv", "local_conv_grad_input", "local_conv_grad_weight",
     "tiled_conv", "tiled_conv_grad_input", "tiled_conv_grad_weight",
+    "ConvOperator", "conv_matrix",
 ]
