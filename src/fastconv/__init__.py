@@ -33,4 +33,5 @@ __all__ = [
     "local_conv", "local_conv_grad_input", "local_conv_grad_weight",
     "tiled_conv", "tiled_conv_grad_input", "tiled_conv_grad_weight",
     "ConvOperator", "conv_matrix",
+    "signal", "ndimage",
 ]

@@ -71,22 +71,21 @@ class Plan:
         return (self.direct and self.out_channels == self.in_channels
                 and all(s == 1 for s in self.stride) and all(d == 1 for d in self.dilation))
 
-    @property
-    def forward_algorithm(self):
+    def _algorithm(self, implicit):
         """"pointwise", "filter", "direct", "implicit" or "gemm" (im2col + BLAS)."""
         if self.pointwise:
             return "pointwise"
         if self.direct:
             return "filter" if self.filter_ok else "direct"
-        return "implicit" if self.implicit else "gemm"
+        return "implicit" if implicit else "gemm"
+
+    @property
+    def forward_algorithm(self):
+        return self._algorithm(self.implicit)
 
     @property
     def grad_input_algorithm(self):
-        if self.pointwise:
-            return "pointwise"
-        if self.direct:
-            return "filter" if self.filter_ok else "direct"
-        return "implicit" if self.implicit_dx else "gemm"
+        return self._algorithm(self.implicit_dx)
 
     @property
     def grad_weight_algorithm(self):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import operator
 from functools import lru_cache
-from math import prod
 
 import numpy as np
 
@@ -513,7 +512,7 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     threads = resolve_workers(workers)
     gy_cf = _channels_first(xb, channels_last)
     if any(extra):
-        gy_cf = np.pad(np.asarray(gy_cf, compute), [(0, 0), (0, 0)] + [(0, e) for e in extra])
+        gy_cf = _engine.pad_or_crop(np.asarray(gy_cf, compute), [(0, e) for e in extra])
     res = _grad_input(geom, gy_cf, w, n, compute, threads)
     if bias_arr is not None:
         b = bias_arr.astype(compute, copy=False)
