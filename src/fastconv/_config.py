@@ -32,7 +32,37 @@ def config():
 
 
 def show_config(file=None):
-    """Print the version, compiler, OpenMP and threads, BLAS and SIMD ISA in use."""
+    """Print the version, compiler, OpenMP and threads, BLAS and SIMD ISA in use.
+
+    One ``key: value`` line each for: fastconv, python, numpy, scipy,
+    platform, compiler, openmp, threads (:func:`get_num_threads`), cpus,
+    blas (the BLAS libraries loaded, per threadpoolctl) and simd (the
+    instruction sets of the kernels).  Useful in bug reports.
+
+    Parameters
+    ----------
+    file : writable text stream, optional
+        Where to print; default ``sys.stdout``.
+
+    Returns
+    -------
+    None
+        The lines are written to `file`.
+
+    See Also
+    --------
+    get_num_threads : The threads in use.
+
+    Examples
+    --------
+    >>> import io, fastconv
+    >>> buf = io.StringIO()
+    >>> fastconv.show_config(file=buf)
+    >>> print(*[line.split(":")[0].strip() for line in buf.getvalue().splitlines()])
+    fastconv python numpy scipy platform compiler openmp threads cpus blas simd
+    >>> buf.getvalue().split()[:2] == ["fastconv:", fastconv.__version__]
+    True
+    """
     file = sys.stdout if file is None else file
     for key, value in config().items():
         if isinstance(value, list):

@@ -39,7 +39,32 @@ def cpu_count():
 
 
 def get_num_threads():
-    """Threads a call with ``workers=None`` uses."""
+    """The number of threads a call with ``workers=None`` uses.
+
+    In order of precedence: the innermost ``with fastconv.threads(n)`` of the
+    calling thread, else the library default of :func:`set_num_threads`,
+    else the OpenMP default (``OMP_NUM_THREADS``, or a
+    ``threadpoolctl.threadpool_limits(..., user_api="openmp")`` in force).
+
+    Returns
+    -------
+    n : int
+        At least 1.  The kernels run with ``min(n, number of CPUs)`` threads.
+
+    See Also
+    --------
+    set_num_threads, threads
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> n = fastconv.get_num_threads()
+    >>> isinstance(n, int) and n >= 1
+    True
+    >>> with fastconv.threads(2):
+    ...     fastconv.get_num_threads()
+    2
+    """
     n = getattr(_state, "threads", None)
     if n is None:
         n = _global_threads
@@ -49,14 +74,83 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Set the library default (``None`` restores the OpenMP default)."""
+    """Set the library's default number of threads, for all threads of the process.
+
+    Parameters
+    ----------
+    n : None, int > 0 or -1
+        Threads for calls with ``workers=None``: -1 means the number of
+        CPUs, None restores the OpenMP default.  A ``with threads(m)`` block
+        still takes precedence in its thread.
+
+    Returns
+    -------
+    None
+        The default applies to the calls that follow.
+
+    Raises
+    ------
+    TypeError
+        ``n`` is a bool or not an integer (nor None).
+    ValueError
+        ``n`` is 0 or below -1.
+
+    See Also
+    --------
+    get_num_threads, threads
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> fastconv.set_num_threads(3)
+    >>> fastconv.get_num_threads()
+    3
+    >>> fastconv.set_num_threads(None)     # back to the OpenMP default
+    """
     global _global_threads
     _global_threads = None if n is None else _check_count(n, "n")
 
 
 @contextlib.contextmanager
 def threads(n):
-    """``with fastconv.threads(n): ...`` -- the default for this thread, temporarily."""
+    """Context manager: ``n`` threads by default in this thread, for the ``with`` block.
+
+    Calls with ``workers=None`` made by the current thread inside the block
+    use ``n`` threads; other threads, and explicit ``workers``, are not
+    affected.  Blocks nest; the previous setting is restored on exit.
+
+    Parameters
+    ----------
+    n : int > 0 or -1
+        Number of threads; -1 means the number of CPUs.
+
+    Yields
+    ------
+    None
+
+    Raises
+    ------
+    TypeError
+        ``n`` is a bool or not an integer (raised on entering the block).
+    ValueError
+        ``n`` is 0 or below -1 (raised on entering the block).
+
+    See Also
+    --------
+    get_num_threads, set_num_threads
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> with fastconv.threads(1):
+    ...     print(fastconv.get_num_threads())
+    ...     with fastconv.threads(2):
+    ...         print(fastconv.get_num_threads())
+    ...     print(fastconv.get_num_threads())
+    1
+    2
+    1
+    """
     previous = getattr(_state, "threads", None)
     _state.threads = _check_count(n, "n")
     try:

@@ -236,39 +236,110 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, padding_
 
     ``y[n, o, p] = bias[o] + sum_{c in group(o), t} w[o, c, t] * xpad[n, c, p*stride + t*dilation]``
 
+    The kernel is not flipped, as in ``torch.nn.functional.conv1d/2d/3d``;
+    the number of spatial dimensions d is ``w.ndim - 2``, any d >= 1.
+
     Parameters
     ----------
     x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
-        With ``channels_last=True``: (N, *S, C_in) or (*S, C_in).
+        Input of any real dtype (bool, integer or floating).  With
+        ``channels_last=True``: (N, *S, C_in) or (*S, C_in).
     w : array_like, shape (C_out, C_in/groups, *K)
-        The number of spatial dimensions d is ``w.ndim - 2`` (any d >= 1).
+        Weight; every kernel size must be >= 1.
     bias : array_like, shape (C_out,) or untied (C_out, *S_out), optional
-    stride, dilation : int or sequence of d ints
-    padding : int, d ints, d (lo, hi) pairs, "valid", "same" or "full"
-        "same" gives ceil(S / stride) outputs, the odd remainder padded on the
-        high side; "full" pads dilation*(k-1) on both sides.
-    groups : int
-    padding_mode : "zeros", "reflect", "replicate", "circular" or "mean"
-        As scipy.ndimage's "constant" (0), "mirror", "nearest", "wrap"; "mean"
-        pads with the per-(sample, channel) mean of the input.
-    channels_last : bool
+        Added per output channel (or per channel and position).  Default: none.
+    stride : int or sequence of d ints, default 1
+        Step between output positions, >= 1.
+    padding : int, d ints, d (lo, hi) pairs, "valid", "same" or "full", default 0
+        Padding added to both sides (or lo/hi) of every spatial axis.  "valid"
+        is 0; "same" gives ``ceil(S / stride)`` outputs, the odd remainder
+        padded on the high side; "full" pads ``dilation*(K-1)`` on both sides.
+    dilation : int or sequence of d ints, default 1
+        Spacing between kernel taps, >= 1.
+    groups : int, default 1
+        Number of channel groups; must divide C_in and C_out.  Output channel
+        ``o`` sees input channels of group ``o // (C_out/groups)`` only.
+    padding_mode : {"zeros", "reflect", "replicate", "circular", "mean"}, default "zeros"
+        Values of the padding: as scipy.ndimage's "constant" (0), "mirror",
+        "nearest" and "wrap" (torch's padding modes); "mean" pads with the
+        per-(sample, channel) mean of the input.
+    channels_last : bool, default False
+        ``x``, ``out`` and the result put the channel axis last; ``w`` keeps
+        its layout.
     out : ndarray, optional
-        Exact shape and dtype, writeable, C-contiguous in the chosen layout.
-    workers : None, int > 0 or -1
-        Threads; None = ``fastconv.get_num_threads()``, -1 = all cores.
+        Array to write the result into: exactly its shape and dtype,
+        writeable and C-contiguous in the chosen layout.
+    workers : None, int > 0 or -1, default None
+        Threads: None means ``fastconv.get_num_threads()``, -1 all cores.
 
     Returns
     -------
-    y : ndarray, shape (N, C_out, *S_out) (channels-first), dtype
-        ``np.result_type(x, w, np.float32)`` (float16 is computed in float32).
-        A kernel larger than the padded input gives a size-0 output axis.
+    y : ndarray, shape (N, C_out, *S_out)
+        Unbatched input gives (C_out, *S_out); channels last (N, *S_out, C_out).
+        ``S_out = (S + lo + hi - dilation*(K-1) - 1) // stride + 1``, or 0
+        when the kernel is larger than the padded input.  dtype: float64 if
+        ``x`` and ``w`` are both integer/bool; float16 if they promote to
+        float16 (computed in float32); otherwise
+        ``np.result_type(x, w, np.float32)`` (long double is computed in
+        float64).  ``out`` itself when given.
 
     Raises
     ------
     TypeError
-        Complex or non-numeric input.
+        ``x``, ``w`` or ``bias`` complex or non-numeric; ``stride``,
+        ``padding``, ``dilation`` or ``groups`` not integers; ``out`` not an
+        ndarray.
     ValueError
-        Inconsistent shapes, channels, groups or parameters.
+        ``w`` with fewer than 3 dimensions or a kernel size < 1; ``x`` with
+        neither ``w.ndim`` nor ``w.ndim - 1`` dimensions; C_in other than
+        ``w.shape[1] * groups``; ``groups`` < 1 or not dividing C_in and
+        C_out; ``stride`` or ``dilation`` < 1, negative or malformed
+        ``padding``; an unknown ``padding_mode``; ``bias`` of another shape;
+        ``out`` of the wrong shape or dtype, read-only or not C-contiguous.
+    NotImplementedError
+        More than 16 spatial dimensions.
+
+    See Also
+    --------
+    conv1d, conv2d, conv3d : The same, checking the rank of ``w``.
+    conv_grad_input, conv_grad_weight, conv_grad_bias : Its gradients.
+    conv_transpose : The transposed convolution (adjoint w.r.t. ``x``).
+    conv_vjp : The output and its pullback in one call.
+    ConvOperator, conv_matrix : The convolution as a linear map.
+    scipy.signal.correlate : Single-channel cross-correlation.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.conv(np.arange(5).reshape(1, 5), np.array([[[1, 2, 3]]]))  # int -> float64
+    array([[ 8., 14., 20.]])
+
+    A batch of 3-channel images, 4 output channels:
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
+    >>> w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    >>> y = fastconv.conv(x, w, stride=2, padding="same")
+    >>> print(y.shape, y.dtype)
+    (2, 4, 8, 8) float32
+    >>> y_last = fastconv.conv(x.transpose(0, 2, 3, 1), w, stride=2, padding="same",
+    ...                        channels_last=True)
+    >>> print(y_last.shape, bool(np.allclose(y_last, y.transpose(0, 2, 3, 1), atol=1e-5)))
+    (2, 8, 8, 4) True
+
+    Each output channel is a sum of scipy.signal correlations:
+
+    >>> from scipy import signal
+    >>> ref = sum(signal.correlate(x[1, c], w[2, c], mode="same") for c in range(3))
+    >>> bool(np.allclose(fastconv.conv(x, w, padding="same")[1, 2], ref, atol=1e-4))
+    True
+
+    ``padding_mode="circular"`` is ``np.pad(..., mode="wrap")`` then no padding:
+
+    >>> xw = np.pad(x, [(0, 0), (0, 0), (1, 1), (1, 1)], mode="wrap")
+    >>> bool(np.allclose(fastconv.conv(x, w, padding=1, padding_mode="circular"),
+    ...                  fastconv.conv(xw, w), atol=1e-5))
+    True
     """
     x = _as_real_array(x, "x")
     w = _as_real_array(w, "w")
@@ -288,6 +359,100 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, padding_
     return out if target is not None else _deliver(y, out, result, channels_last, batched)
 
 
+_RANK_SPATIAL = {1: ("L", "k", "L_out"), 2: ("H, W", "kH, kW", "H_out, W_out"),
+                 3: ("D, H, W", "kD, kH, kW", "D_out, H_out, W_out")}
+_RANK_KEYWORDS = {
+    "conv": "stride, padding, dilation, groups, padding_mode, channels_last, out, workers",
+    "conv_transpose": "stride, padding, output_padding, dilation, groups, output_size, "
+                      "channels_last, out, workers",
+}
+_RANK_EXAMPLES = {
+    "conv1d": """\
+    >>> x = np.arange(5.0).reshape(1, 1, 5)
+    >>> fastconv.conv1d(x, np.array([[[1.0, 2.0, 3.0]]]))
+    array([[[ 8., 14., 20.]]])
+    >>> np.correlate(x[0, 0], [1.0, 2.0, 3.0], mode="valid")
+    array([ 8., 14., 20.])""",
+    "conv2d": """\
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> fastconv.conv2d(x, np.ones((1, 1, 2, 2)))[0, 0]   # sums of 2x2 windows
+    array([[10., 14., 18.],
+           [26., 30., 34.],
+           [42., 46., 50.]])
+    >>> fastconv.conv2d(np.ones((1, 1, 4)), np.ones((1, 1, 3)))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: conv2d needs a weight with 4 dimensions ... got shape (1, 1, 3)""",
+    "conv3d": """\
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((1, 2, 4, 5, 6))
+    >>> w = rng.standard_normal((3, 2, 3, 3, 3))
+    >>> y = fastconv.conv3d(x, w, padding=1)
+    >>> print(y.shape, bool(np.array_equal(y, fastconv.conv(x, w, padding=1))))
+    (1, 3, 4, 5, 6) True""",
+    "conv_transpose1d": """\
+    >>> x = np.array([[[1.0, 0.0, 10.0]]])
+    >>> fastconv.conv_transpose1d(x, np.array([[[1.0, 2.0, 3.0]]]), stride=2)
+    array([[[ 1.,  2.,  3.,  0., 10., 20., 30.]]])""",
+    "conv_transpose2d": """\
+    >>> y = fastconv.conv_transpose2d(np.ones((1, 2, 4, 4)), np.ones((2, 3, 2, 2)), stride=2)
+    >>> print(y.shape, np.unique(y))   # each pixel becomes a 2x2 block, 2 channels summed
+    (1, 3, 8, 8) [2.]""",
+    "conv_transpose3d": """\
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((1, 4, 3, 3, 3))
+    >>> w = rng.standard_normal((4, 2, 3, 3, 3))
+    >>> fastconv.conv_transpose3d(x, w, stride=2, padding=1).shape
+    (1, 2, 5, 5, 5)
+    >>> fastconv.conv_transpose3d(x, w, stride=2, padding=1, output_size=(6, 6, 6)).shape
+    (1, 2, 6, 6, 6)""",
+}
+
+
+def _rank_doc(base, d):
+    """The docstring of the d-d wrapper of ``base`` (conv or conv_transpose)."""
+    name = f"{base}{d}d"
+    s, k, s_out = _RANK_SPATIAL[d]
+    w_shape = (f"(C_out, C_in/groups, {k})" if base == "conv"
+               else f"(C_in, C_out/groups, {k})")
+    x_shape = f"(N, C_in, {s}) or (C_in, {s})"
+    return f"""{d}-d :func:`{base}`: the same call, with a weight of exactly {d + 2} dimensions.
+
+    Parameters
+    ----------
+    x : array_like, shape {x_shape}
+        As for :func:`{base}` (channels last with ``channels_last=True``).
+    w : array_like, shape {w_shape}
+        As for :func:`{base}`.
+    bias : array_like, shape (C_out,) or (C_out, {s_out}), optional
+        As for :func:`{base}`.  Default: none.
+    **kwargs
+        The keywords of :func:`{base}`, with the same meaning and defaults:
+        {_RANK_KEYWORDS[base]}.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, {s_out}) or (C_out, {s_out})
+        As :func:`{base}` returns it (dtype rule included).
+
+    Raises
+    ------
+    ValueError
+        ``w`` does not have {d + 2} dimensions; otherwise as :func:`{base}`.
+    TypeError
+        As :func:`{base}`.
+
+    See Also
+    --------
+    {base} : The same for any number of spatial dimensions.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+{_RANK_EXAMPLES[name]}
+    """
+
+
 def _rank_checked(fn, d):
     """``fn`` for a weight of exactly d spatial dimensions (conv2d, ...)."""
     name = f"{fn.__name__}{d}d"
@@ -299,7 +464,7 @@ def _rank_checked(fn, d):
                              f"(C_out, C_in/groups{', k' * d}), got shape {w.shape}")
         return fn(x, w, bias, **kwargs)
     checked.__name__ = checked.__qualname__ = name
-    checked.__doc__ = f"{d}-d :func:`{fn.__name__}`: the same call with a {d + 2}-d weight."
+    checked.__doc__ = _rank_doc(fn.__name__, d)
     return checked
 
 
@@ -308,12 +473,74 @@ conv1d, conv2d, conv3d = (_rank_checked(conv, d) for d in (1, 2, 3))
 
 def conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1, groups=1,
                     padding_mode="zeros", channels_last=False, out=None, workers=None):
-    """Gradient of :func:`conv` w.r.t. its input (the transposed convolution).
+    """Gradient of :func:`conv` with respect to its input (the transposed convolution).
 
-    ``input_shape`` is the whole shape of ``x`` in the chosen layout (batched
-    or unbatched).  The result is ``A^T grad_out`` for the linear map
-    ``A: x -> conv(x, w)``; with a non-zero ``padding_mode`` the gradient of the
-    padding is folded back onto the input.  Dtype: result_type(grad_out, w, float32).
+    For the linear map ``A: x -> conv(x, w, **kw)`` this is ``A^T grad_out``,
+    so ``<conv(x, w), g> == <x, conv_grad_input(g, w, x.shape)>`` to rounding.
+    With a ``padding_mode`` other than "zeros" the gradient reaching the
+    padding is folded back onto the input elements it copies.
+
+    Parameters
+    ----------
+    grad_out : array_like, shape of the forward output
+        (N, C_out, *S_out), or unbatched / channels last as ``conv`` returns it.
+    w : array_like, shape (C_out, C_in/groups, *K)
+        The weight of the forward convolution.
+    input_shape : sequence of ints
+        The whole shape of ``x`` in the chosen layout, batched or unbatched.
+        It is needed because with ``stride > 1`` several input sizes give the
+        same output size.
+    stride, padding, dilation, groups, padding_mode : optional
+        Those of the forward convolution, with the meaning and defaults of
+        :func:`conv`.
+    channels_last : bool, default False
+        ``grad_out``, ``input_shape`` and the result have the channel axis last.
+    out : ndarray, optional
+        Array of shape ``input_shape`` and the result dtype, writeable and
+        C-contiguous, to write the result into.
+    workers : None, int > 0 or -1, default None
+        Threads, as for :func:`conv`.
+
+    Returns
+    -------
+    grad_x : ndarray, shape ``input_shape``
+        The dtype is float64 if ``grad_out`` and ``w`` are integer/bool, float16 if
+        they promote to float16 (computed in float32), else
+        ``np.result_type(grad_out, w, np.float32)``.  ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        ``grad_out`` or ``w`` complex or non-numeric, ``input_shape`` not a
+        sequence of ints; otherwise as :func:`conv`.
+    ValueError
+        ``grad_out`` not of the forward output's shape, a negative size in
+        ``input_shape``; otherwise as :func:`conv`.
+
+    See Also
+    --------
+    conv_transpose : The same map in torch's convention, with a bias.
+    conv_grad_weight : The gradient with respect to the weight.
+    conv_vjp : All the gradients in one pullback.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> g = np.array([[1, 0, 10]])   # each output scatters w back over its window
+    >>> fastconv.conv_grad_input(g, np.array([[[1, 2, 3]]]), (1, 5))
+    array([[ 1.,  2., 13., 20., 30.]])
+
+    The adjoint identity, with stride 2 on 9 x 9 images:
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 9, 9))
+    >>> w = rng.standard_normal((4, 3, 3, 3))
+    >>> g = rng.standard_normal((2, 4, 4, 4))          # conv(x, w, stride=2).shape
+    >>> gx = fastconv.conv_grad_input(g, w, x.shape, stride=2)
+    >>> gx.shape
+    (2, 3, 9, 9)
+    >>> bool(np.isclose(np.vdot(fastconv.conv(x, w, stride=2), g), np.vdot(x, gx)))
+    True
     """
     gy = _as_real_array(grad_out, "grad_out")
     w = _as_real_array(w, "w")
@@ -338,11 +565,72 @@ def conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1
 
 def conv_grad_weight(x, grad_out, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
                      padding_mode="zeros", channels_last=False, out=None, workers=None):
-    """Gradient of :func:`conv` w.r.t. its weight, shape ``weight_shape``.
+    """Gradient of :func:`conv` with respect to its weight.
 
-    ``sum_n grad_out[n] (x) patches(x[n])``, reduced in an order fixed by the
-    shapes alone: the result is bitwise the same whatever ``workers`` is.
-    Dtype: result_type(x, grad_out, float32).
+    ``gw[o, c, t] = sum_{n, p} grad_out[n, o, p] * xpad[n, c', p*stride + t*dilation]``
+    (``c'`` the input channel ``c`` of the group of ``o``): the adjoint of
+    ``w -> conv(x, w)``.  The reduction order is fixed by the shapes alone, so
+    the result is bitwise the same whatever ``workers`` is.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
+        The input of the forward convolution (channels last with
+        ``channels_last=True``).
+    grad_out : array_like, shape of the forward output
+        (N, C_out, *S_out), in the layout of ``x``.
+    weight_shape : sequence of ints, (C_out, C_in/groups, *K)
+        Shape of the weight; kernel sizes >= 1.
+    stride, padding, dilation, groups, padding_mode : optional
+        Those of the forward convolution, with the meaning and defaults of
+        :func:`conv`.
+    channels_last : bool, default False
+        ``x`` and ``grad_out`` have the channel axis last (the weight never does).
+    out : ndarray, optional
+        Array of shape ``weight_shape`` and the result dtype, writeable and
+        C-contiguous, to write the result into.
+    workers : None, int > 0 or -1, default None
+        Threads, as for :func:`conv`.
+
+    Returns
+    -------
+    grad_w : ndarray, shape ``weight_shape``
+        The dtype is float64 if ``x`` and ``grad_out`` are integer/bool, float16 if
+        they promote to float16 (computed in float32), else
+        ``np.result_type(x, grad_out, np.float32)``.  ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        ``x`` or ``grad_out`` complex or non-numeric, ``weight_shape`` not a
+        sequence of ints; otherwise as :func:`conv`.
+    ValueError
+        ``weight_shape`` with fewer than 3 entries, a negative entry or a
+        kernel size < 1; ``grad_out`` not of the forward output's shape;
+        otherwise as :func:`conv`.
+
+    See Also
+    --------
+    conv_grad_input, conv_grad_bias, conv_vjp
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.array([[0, 1, 2, 3, 4]])
+    >>> fastconv.conv_grad_weight(x, np.array([[1, 0, 1]]), (1, 1, 3))  # x[0:3] + x[2:5]
+    array([[[2., 4., 6.]]])
+
+    ``w -> conv(x, w)`` is linear, and this is its adjoint:
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 9, 9))
+    >>> w = rng.standard_normal((4, 3, 3, 3))
+    >>> g = rng.standard_normal((2, 4, 4, 4))          # conv(x, w, stride=2).shape
+    >>> gw = fastconv.conv_grad_weight(x, g, w.shape, stride=2)
+    >>> bool(np.isclose(np.vdot(fastconv.conv(x, w, stride=2), g), np.vdot(w, gw)))
+    True
+    >>> bool(np.array_equal(gw, fastconv.conv_grad_weight(x, g, w.shape, stride=2, workers=1)))
+    True
     """
     x = _as_real_array(x, "x")
     gy = _as_real_array(grad_out, "grad_out")
@@ -369,10 +657,41 @@ def conv_grad_weight(x, grad_out, weight_shape, *, stride=1, padding=0, dilation
 
 
 def conv_grad_bias(grad_out, *, channels_last=False):
-    """Gradient w.r.t. a tied bias: ``grad_out`` summed over all but the channel axis.
+    """Gradient with respect to a tied bias: ``grad_out`` summed over all but the channel axis.
 
-    ``grad_out`` is batched, (N, C_out, *S_out), or (N, *S_out, C_out) with
-    ``channels_last``; in that layout an unbatched (*S_out, C_out) works too.
+    Parameters
+    ----------
+    grad_out : array_like, shape (N, C_out, *S_out)
+        Gradient of the output, batched; with ``channels_last``
+        (N, *S_out, C_out) or unbatched (*S_out, C_out).
+    channels_last : bool, default False
+        The channel axis is the last one instead of axis 1.
+
+    Returns
+    -------
+    grad_b : ndarray, shape (C_out,)
+        The dtype is float64 for integer/bool ``grad_out``, float16 for float16
+        (summed in float32), else ``np.result_type(grad_out, np.float32)``.
+
+    Raises
+    ------
+    TypeError
+        ``grad_out`` complex or non-numeric.
+    ValueError
+        ``grad_out`` with fewer than 2 dimensions.
+
+    See Also
+    --------
+    conv_grad_input, conv_grad_weight, conv_vjp
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> g = np.arange(12).reshape(2, 3, 2)     # N=2, C_out=3, S_out=2
+    >>> fastconv.conv_grad_bias(g)
+    array([14., 22., 30.])
+    >>> fastconv.conv_grad_bias(g.transpose(0, 2, 1), channels_last=True)
+    array([14., 22., 30.])
     """
     gy = _as_real_array(grad_out, "grad_out")
     if gy.ndim < 2:
@@ -384,10 +703,60 @@ def conv_grad_bias(grad_out, *, channels_last=False):
 
 
 def conv_vjp(x, w, bias=None, **kwargs):
-    """``(y, vjp)`` with ``y = conv(x, w, bias, **kwargs)`` and
-    ``vjp(g) -> (dx, dw, db)``; ``db`` has the shape of ``bias`` (None without one).
+    """The output of :func:`conv` and its pullback (vector-Jacobian product).
 
-    The pullback reads ``x`` and ``w`` when it is called.
+    ``y = conv(x, w, bias, **kwargs)``; ``vjp(g)`` returns the gradients of
+    ``sum(y * g)`` with respect to ``x``, ``w`` and ``bias``.  The pullback
+    keeps references to ``x`` and ``w`` and reads them when it is called.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
+        As for :func:`conv`.
+    w : array_like, shape (C_out, C_in/groups, *K)
+        As for :func:`conv`.
+    bias : array_like, shape (C_out,) or (C_out, *S_out), optional
+        As for :func:`conv`.  Default: none.
+    **kwargs
+        Keywords of :func:`conv` (``stride``, ``padding``, ``dilation``,
+        ``groups``, ``padding_mode``, ``channels_last``, ``workers``), used
+        by the forward and the backward calls alike; ``out`` is ignored.
+
+    Returns
+    -------
+    y : ndarray
+        ``conv(x, w, bias, **kwargs)``, shape and dtype as :func:`conv`.
+    vjp : callable
+        ``vjp(g) -> (dx, dw, db)`` for ``g`` of the shape of ``y``: ``dx`` of
+        the shape of ``x``, ``dw`` of ``w``, ``db`` of ``bias`` (None without
+        a bias), all of ``y``'s dtype.  It raises ValueError when ``g`` has
+        another shape than ``y``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`conv`.
+
+    See Also
+    --------
+    conv_grad_input, conv_grad_weight, conv_grad_bias
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 8, 8))
+    >>> w = rng.standard_normal((4, 3, 3, 3))
+    >>> b = rng.standard_normal(4)
+    >>> y, vjp = fastconv.conv_vjp(x, w, b, padding=1)
+    >>> g = rng.standard_normal(y.shape)
+    >>> dx, dw, db = vjp(g)
+    >>> print(dx.shape, dw.shape, db.shape)
+    (2, 3, 8, 8) (4, 3, 3, 3) (4,)
+    >>> bool(np.allclose(dw, fastconv.conv_grad_weight(x, g, w.shape, padding=1)))
+    True
+    >>> bool(np.allclose(db, fastconv.conv_grad_bias(g)))
+    True
     """
     kwargs.pop("out", None)
     channels_last = kwargs.get("channels_last", False)
@@ -464,13 +833,88 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
                    groups=1, output_size=None, channels_last=False, out=None, workers=None):
     """Transposed convolution: the adjoint of :func:`conv` w.r.t. its input, plus bias.
 
-    ``w`` has the shape of the weight of the convolution it transposes,
-    ``(C_in, C_out/groups, *K)``, as in torch.  The output spatial size is
-    ``(S-1)*stride - lo - hi + dilation*(k-1) + output_padding + 1``;
-    ``output_size`` (spatial sizes or the full shape) picks any size whose
-    forward convolution gives back ``S`` and overrides ``output_padding``.
-    ``padding="same"`` means the forward conv was "same": the output is
-    ``S*stride`` (+ output_padding) unless ``output_size`` says otherwise.
+    As ``torch.nn.functional.conv_transpose1d/2d/3d``: ``w`` has the shape of
+    the weight of the convolution it transposes, ``(C_in, C_out/groups, *K)``,
+    and ``conv_transpose(x, w, **kw)`` equals
+    ``conv_grad_input(x, w, y_shape, **kw)`` (plus the bias).  It is the
+    usual upsampling layer: each input element scatters a copy of its kernel,
+    scaled, into the output at ``stride`` steps.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
+        Input (channels last with ``channels_last=True``); C_in = ``w.shape[0]``.
+    w : array_like, shape (C_in, C_out/groups, *K)
+        Weight; d = ``w.ndim - 2`` spatial dimensions.
+    bias : array_like, shape (C_out,) or untied (C_out, *S_out), optional
+        Added per output channel (or per channel and position).  Default: none.
+    stride : int or sequence of d ints, default 1
+        Stride of the forward convolution (the upsampling factor).
+    padding : int, d ints, d (lo, hi) pairs, "valid", "same" or "full", default 0
+        Padding of the forward convolution, removed from the output.
+        ``"same"`` means the forward convolution was "same": the output is
+        ``S*stride`` (+ ``output_padding``) unless ``output_size`` says otherwise.
+    output_padding : int or sequence of d ints, default 0
+        Added to the high end of every output axis; each must be smaller
+        than ``max(stride, dilation)``.
+    dilation : int or sequence of d ints, default 1
+        Dilation of the forward convolution.
+    groups : int, default 1
+        Channel groups; must divide C_in.
+    output_size : sequence of d ints or the whole output shape, optional
+        Picks any output size whose forward convolution gives back ``S``;
+        overrides ``output_padding``.  Default: the smallest.
+    channels_last : bool, default False
+        ``x`` and the result have the channel axis last; ``w`` keeps its layout.
+    out : ndarray, optional
+        Array of the result's shape and dtype, writeable and C-contiguous.
+    workers : None, int > 0 or -1, default None
+        Threads, as for :func:`conv`.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, *S_out)
+        Unbatched or channels last as ``x``; C_out = ``w.shape[1] * groups``;
+        ``S_out = (S-1)*stride - lo - hi + dilation*(K-1) + output_padding + 1``.
+        The dtype is float64 if ``x`` and ``w`` are integer/bool, float16 if they
+        promote to float16 (computed in float32), else
+        ``np.result_type(x, w, np.float32)``.  ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        ``x``, ``w`` or ``bias`` complex or non-numeric; non-integer
+        ``groups``, ``stride``, ``padding``, ``dilation`` or ``output_size``.
+    ValueError
+        ``x``'s channels differ from ``w.shape[0]``; ``groups`` not dividing
+        it; ``output_padding`` not below ``max(stride, dilation)``; an
+        ``output_size`` of the wrong length, batch or channels, or not
+        reachable; a negative output size; ``bias`` or ``out`` of another
+        shape; otherwise as :func:`conv`.
+
+    See Also
+    --------
+    conv_transpose1d, conv_transpose2d, conv_transpose3d : Rank-checked versions.
+    conv_grad_input : The same map, given the forward's input shape.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.conv_transpose(np.array([[1, 0, 10]]), np.array([[[1, 2, 3]]]))
+    array([[ 1.,  2., 13., 20., 30.]])
+
+    Upsampling by 2; the forward convolution maps the output back to ``x``'s shape:
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 4, 5, 5))
+    >>> w = rng.standard_normal((4, 3, 3, 3))
+    >>> y = fastconv.conv_transpose(x, w, stride=2, padding=1, output_padding=1)
+    >>> print(y.shape, fastconv.conv(y, w, stride=2, padding=1).shape)
+    (2, 3, 10, 10) (2, 4, 5, 5)
+    >>> bool(np.allclose(y, fastconv.conv_grad_input(x, w, y.shape, stride=2, padding=1)))
+    True
+    >>> fastconv.conv_transpose(x, w, stride=2, padding=1, output_size=(9, 9)).shape
+    (2, 3, 9, 9)
     """
     x = _as_real_array(x, "x")
     w = _as_real_array(w, "w")

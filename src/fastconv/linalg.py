@@ -34,19 +34,53 @@ def _check_keywords(kwargs):
 
 
 class ConvOperator(LinearOperator):
-    """``x -> conv(x.reshape(input_shape), w, **kwargs).ravel()`` as a LinearOperator.
+    """The convolution ``x -> conv(x, w, **kwargs)`` as a SciPy LinearOperator.
+
+    ``matvec`` is ``conv(x.reshape(input_shape), w, **kwargs).ravel()``,
+    ``rmatvec`` its exact adjoint :func:`fastconv.conv_grad_input`
+    (``<A x, y> = <x, A^T y>`` to rounding), so the operator plugs into the
+    ``scipy.sparse.linalg`` solvers (``lsqr``, ``cg`` on the normal
+    equations, ...) without ever forming the matrix.
 
     Parameters
     ----------
     input_shape : tuple of int
-        Shape of ``x`` in the chosen layout, batched or unbatched.
+        Shape of ``x`` in the chosen layout, batched (N, C_in, *S) or
+        unbatched (C_in, *S).
     w : array_like, shape (C_out, C_in/groups, *K)
+        The weight, as for :func:`fastconv.conv`.
     **kwargs
-        Any keyword of :func:`fastconv.conv` but ``bias`` and ``out``.
+        Any keyword of :func:`fastconv.conv` but ``bias`` and ``out``:
+        ``stride``, ``padding``, ``dilation``, ``groups``, ``padding_mode``,
+        ``channels_last``, ``workers``.
 
-    ``matvec`` is the convolution, ``rmatvec`` its exact adjoint
-    (:func:`fastconv.conv_grad_input`): ``<A x, y> = <x, A^T y>`` to rounding.
-    The dtype is that of the convolution (float32 or float64).
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(prod(output_shape), prod(input_shape))``.
+    dtype : numpy.dtype
+        float32 for a float16 or float32 ``w``, else float64 (the dtype the
+        convolution computes in for a float32 input).
+    input_shape, output_shape : tuple of int
+        Shapes of the unflattened input and output.
+    weight : ndarray
+        ``w`` as an array.
+    kwargs : dict
+        The keywords given.
+
+    Raises
+    ------
+    TypeError
+        ``bias`` or ``out`` among the keywords, ``input_shape`` not a
+        sequence of ints, a complex or non-numeric ``w``.
+    ValueError
+        Shapes or keywords :func:`fastconv.conv` rejects (it is called once
+        on zeros of ``input_shape`` to find the output shape).
+
+    See Also
+    --------
+    conv_matrix : The same map as an explicit sparse matrix.
+    fastconv.conv, fastconv.conv_grad_input
 
     Examples
     --------
@@ -54,9 +88,14 @@ class ConvOperator(LinearOperator):
     >>> from scipy.sparse.linalg import lsqr
     >>> w = np.array([[[0.25, 0.5, 0.25]]])
     >>> A = fastconv.ConvOperator((1, 1, 20), w, padding="full")  # 22 x 20, injective
+    >>> print(A.shape, A.dtype, A.output_shape)
+    (22, 20) float64 (1, 1, 22)
     >>> x = np.sin(np.arange(20.0))
     >>> x_hat = lsqr(A, A.matvec(x), atol=1e-12, btol=1e-12)[0]
     >>> bool(np.allclose(x_hat, x, atol=1e-6))
+    True
+    >>> y = np.cos(np.arange(22.0))
+    >>> bool(np.isclose(np.dot(A.matvec(x), y), np.dot(x, A.rmatvec(y))))
     True
     """
 
@@ -85,10 +124,43 @@ def conv_matrix(input_shape, w, *, stride=1, padding=0, dilation=1, groups=1,
     """The convolution as an explicit ``scipy.sparse.csr_array``.
 
     ``conv_matrix(input_shape, w, **kw) @ x.ravel() == conv(x, w, **kw).ravel()``
-    for ``x`` of shape ``input_shape`` (either layout, batched or unbatched).
-    Entries that the padding maps onto the same input element are summed.
-    ``padding_mode="mean"`` couples every input of a channel to every padded
-    position and is refused (``NotImplementedError``): use ``ConvOperator``.
+    for ``x`` of shape ``input_shape`` (either layout, batched or unbatched),
+    built entry by entry from the geometry.  Entries that the padding maps
+    onto the same input element are summed.
+
+    Parameters
+    ----------
+    input_shape : sequence of ints
+        Shape of ``x`` in the chosen layout, batched (N, C_in, *S) or
+        unbatched (C_in, *S).
+    w : array_like, shape (C_out, C_in/groups, *K)
+        The weight, as for :func:`fastconv.conv`.
+    stride, padding, dilation, groups : optional
+        As for :func:`fastconv.conv`, with the same defaults.
+    padding_mode : {"zeros", "reflect", "replicate", "circular"}, default "zeros"
+        As for :func:`fastconv.conv`; "mean", which couples every input of a
+        channel to every padded position, is not built.
+    channels_last : bool, default False
+        ``input_shape`` (and the flattening of the output) is channels last.
+
+    Returns
+    -------
+    M : scipy.sparse.csr_array, shape (prod(output_shape), prod(input_shape))
+        Rows and columns in the C order of the output and input in the
+        chosen layout.  dtype: float64 for an integer, bool or float64 ``w``,
+        float32 for float16 or float32.
+
+    Raises
+    ------
+    NotImplementedError
+        ``padding_mode="mean"`` (use :class:`ConvOperator`), or more than 16
+        spatial dimensions.
+    TypeError, ValueError
+        As :func:`fastconv.conv` (``input_shape`` must be a sequence of ints).
+
+    See Also
+    --------
+    ConvOperator : The same map, matrix-free.
 
     Examples
     --------
@@ -98,6 +170,17 @@ def conv_matrix(input_shape, w, *, stride=1, padding=0, dilation=1, groups=1,
     array([[1., 2., 0., 0.],
            [0., 1., 2., 0.],
            [0., 0., 1., 2.]])
+
+    Any geometry, compared with the convolution itself:
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 6, 7, 4))                     # channels last
+    >>> w = rng.standard_normal((6, 2, 3, 3))
+    >>> kw = dict(stride=2, padding=1, groups=2, padding_mode="reflect", channels_last=True)
+    >>> M = fastconv.conv_matrix(x.shape, w, **kw)
+    >>> y = fastconv.conv(x, w, **kw)
+    >>> print(M.shape, bool(np.allclose(M @ x.ravel(), y.ravel())))
+    (144, 336) True
     """
     if padding_mode == "mean":
         raise NotImplementedError("conv_matrix does not build padding_mode='mean' "

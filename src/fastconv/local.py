@@ -285,17 +285,22 @@ def _run_grad_weight(kind, x, grad_out, weight_shape, stride, padding, dilation,
     return gw.astype(pb.result, copy=False)
 
 
-_COMMON = """stride, dilation : int or sequence of d ints
-    padding : int, d ints, d (lo, hi) pairs, "valid", "same" or "full"
-        As :func:`fastconv.conv`.
-    padding_mode : "zeros", "reflect", "replicate", "circular" or "mean"
-        As :func:`fastconv.conv`; the adjoints fold the padding back.
-    channels_last : bool
+_COMMON = """stride : int or sequence of d ints, default 1
+        Step between output positions, as for :func:`fastconv.conv`.
+    padding : int, d ints, d (lo, hi) pairs, "valid", "same" or "full", default 0
+        As for :func:`fastconv.conv`.
+    dilation : int or sequence of d ints, default 1
+        Spacing between kernel taps, as for :func:`fastconv.conv`.
+    padding_mode : {"zeros", "reflect", "replicate", "circular", "mean"}, default "zeros"
+        As for :func:`fastconv.conv`; the adjoints fold the padding back.
+    channels_last : bool, default False
         Data (input, output, grad_out) is (N, *S, C); the weight layout never changes.
     out : ndarray, optional
-        Exact shape and dtype, writeable, C-contiguous in the chosen layout.
-    workers : None, int > 0 or -1
+        Array to write the result into: exactly its shape and dtype, writeable
+        and C-contiguous in the chosen layout.
+    workers : None, int > 0 or -1, default None
         Threads, as for :func:`fastconv.conv`.  Results do not depend on it."""
+
 
 
 def local_conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, padding_mode="zeros",
@@ -307,17 +312,38 @@ def local_conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, padding_mode
     Parameters
     ----------
     x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
+        Input of any real dtype; channels last with ``channels_last=True``.
     w : array_like, shape (*S_out, C_out, C_in, *K)
         One (C_out, C_in, *K) kernel per output position; d = (w.ndim - 2) / 2
         and ``S_out`` must be this convolution's output size.
     bias : array_like, shape (C_out,) or untied (C_out, *S_out), optional
+        Added per output channel (or per channel and position).  Default: none.
     {common}
 
     {returns}
 
     See Also
     --------
-    tiled_conv : kernels repeating with a period T; ``local_conv`` is ``T = S_out``.
+    tiled_conv : Kernels repeating with a period T; ``local_conv`` is ``T = S_out``.
+    local_conv_grad_input, local_conv_grad_weight : Its gradients.
+    fastconv.conv : One kernel shared by all positions.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> w = np.zeros((3, 1, 1, 3))          # S_out = 3 kernels of size 3, 1 -> 1 channel
+    >>> w[:, 0, 0, 0] = [0, 1, 2]           # output p is p * x[p]
+    >>> fastconv.local_conv(np.arange(5.0)[None], w)
+    array([[0., 1., 4.]])
+
+    The same kernel at every position is an ordinary convolution:
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 8, 8))
+    >>> k = rng.standard_normal((4, 3, 3, 3))
+    >>> w = np.broadcast_to(k, (6, 6) + k.shape)
+    >>> bool(np.allclose(fastconv.local_conv(x, w), fastconv.conv(x, k)))
+    True
     """
     return _run_forward("local", x, w, bias, stride, padding, dilation, padding_mode,
                         channels_last, out, workers)
@@ -335,11 +361,36 @@ def tiled_conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, padding_mode
     Parameters
     ----------
     x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
+        Input of any real dtype; channels last with ``channels_last=True``.
     w : array_like, shape (*T, C_out, C_in, *K)
+        T kernels of shape (C_out, C_in, *K) per spatial axis, tile sizes >= 1.
     bias : array_like, shape (C_out,) or untied (C_out, *S_out), optional
+        Added per output channel (or per channel and position).  Default: none.
     {common}
 
     {returns}
+
+    See Also
+    --------
+    local_conv : The case ``T = S_out``.
+    tiled_conv_grad_input, tiled_conv_grad_weight : Its gradients.
+    fastconv.conv : The case ``T = (1, ..., 1)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 8, 8))
+    >>> w = rng.standard_normal((2, 2, 4, 3, 3, 3))     # T = (2, 2), 3 -> 4 channels
+    >>> y = fastconv.tiled_conv(x, w, padding=1)
+    >>> y.shape
+    (2, 4, 8, 8)
+
+    Rows ``2i`` and columns ``2j + 1`` use the kernel ``w[0, 1]``:
+
+    >>> ref = fastconv.conv(x, w[0, 1], padding=1)
+    >>> bool(np.allclose(y[:, :, ::2, 1::2], ref[:, :, ::2, 1::2]))
+    True
     """
     return _run_forward("tiled", x, w, bias, stride, padding, dilation, padding_mode,
                         channels_last, out, workers)
@@ -347,20 +398,69 @@ def tiled_conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, padding_mode
 
 _FORWARD_RETURNS = """Returns
     -------
-    y : ndarray, shape (N, C_out, *S_out), dtype ``np.result_type(x, w, np.float32)``
+    y : ndarray, shape (N, C_out, *S_out)
+        Unbatched or channels last as ``x``; ``S_out`` as for
+        :func:`fastconv.conv`.  dtype: float64 if ``x`` and ``w`` are
+        integer/bool, float16 if they promote to float16 (computed in
+        float32), else ``np.result_type(x, w, np.float32)``.  ``out`` when given.
 
     Raises
     ------
     TypeError
-        Complex or non-numeric input.
+        ``x``, ``w`` or ``bias`` complex or non-numeric; non-integer
+        ``stride``, ``padding`` or ``dilation``; ``out`` not an ndarray.
     ValueError
-        Inconsistent shapes or parameters."""
+        ``w`` not of 2d + 2 axes, a kernel (or tile) size < 1; ``x`` of
+        another rank or channel count than ``w``; for ``local_conv``, ``w``
+        not having one kernel per output position; invalid ``stride``,
+        ``padding``, ``dilation`` or ``padding_mode``; ``bias`` or ``out`` of
+        another shape (or ``out`` of another dtype, read-only or not
+        C-contiguous)."""
+
 
 _WEIGHT = {"local": "(*S_out, C_out, C_in, *K)", "tiled": "(*T, C_out, C_in, *K)"}
 _GRAD_WEIGHT_FORMULA = {
     "local": "``gw[p, o, c, t] = sum_n grad_out[n, o, p] * xpad[n, c, p*stride + t*dilation]``",
     "tiled": "``gw[r, o, c, t]`` sums ``grad_out[n, o, p] * xpad[n, c, p*stride + t*dilation]`` "
              "over the samples and the output positions p with ``p % T == r``",
+}
+
+
+_GRAD_RAISES = """Raises
+    ------
+    TypeError
+        Complex or non-numeric arrays, a shape that is not a sequence of
+        ints; otherwise as :func:`{kind}_conv`.
+    ValueError
+        ``grad_out`` not of the forward output's shape, a negative size in the
+        given shape; otherwise as :func:`{kind}_conv`."""
+
+_GRAD_EXAMPLES = {
+    "local": """\
+    >>> import numpy as np, fastconv
+    >>> w = np.zeros((3, 1, 1, 3))                 # output p is p * x[p]
+    >>> w[:, 0, 0, 0] = [0, 1, 2]
+    >>> fastconv.local_conv_grad_input(np.ones((1, 3)), w, (1, 5))
+    array([[0., 1., 2., 0., 0.]])
+    >>> fastconv.local_conv_grad_weight(np.arange(5.0)[None], np.ones((1, 3)), w.shape)[:, 0, 0]
+    array([[0., 1., 2.],
+           [1., 2., 3.],
+           [2., 3., 4.]])""",
+    "tiled": """\
+    >>> import numpy as np, fastconv
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 8, 8))
+    >>> w = rng.standard_normal((2, 2, 4, 3, 3, 3))     # T = (2, 2)
+    >>> y = fastconv.tiled_conv(x, w, padding=1)
+    >>> g = rng.standard_normal(y.shape)
+    >>> gx = fastconv.tiled_conv_grad_input(g, w, x.shape, padding=1)
+    >>> gw = fastconv.tiled_conv_grad_weight(x, g, w.shape, padding=1)
+    >>> print(gx.shape, gw.shape)
+    (2, 3, 8, 8) (2, 2, 4, 3, 3, 3)
+    >>> bool(np.isclose(np.vdot(y, g), np.vdot(x, gx)))      # adjoint in x
+    True
+    >>> bool(np.isclose(np.vdot(y, g), np.vdot(w, gw)))      # adjoint in w
+    True""",
 }
 
 
@@ -375,15 +475,30 @@ def _grad_input_api(kind):
 
     Parameters
     ----------
-    grad_out : array_like, the shape of the output
+    grad_out : array_like, shape of the forward output
+        (N, C_out, *S_out), unbatched or channels last as the forward returns it.
     w : array_like, shape {_WEIGHT[kind]}
+        The weight of the forward call.
     input_shape : sequence of ints
         The whole shape of ``x`` in the chosen layout (batched or unbatched).
     {_COMMON}
 
     Returns
     -------
-    grad_x : ndarray, shape ``input_shape``, dtype ``np.result_type(grad_out, w, np.float32)``
+    grad_x : ndarray, shape ``input_shape``
+        The dtype is float64 if ``grad_out`` and ``w`` are integer/bool, float16 if
+        they promote to float16 (computed in float32), else
+        ``np.result_type(grad_out, w, np.float32)``.  ``out`` when given.
+
+    {_GRAD_RAISES.format(kind=kind)}
+
+    See Also
+    --------
+    {kind}_conv, {kind}_conv_grad_weight
+
+    Examples
+    --------
+{_GRAD_EXAMPLES[kind]}
     """
     return grad_input
 
@@ -403,15 +518,32 @@ def _grad_weight_api(kind):
     Parameters
     ----------
     x : array_like, shape (N, C_in, *S) or unbatched (C_in, *S)
-    grad_out : array_like, the shape of the output
+        The input of the forward call.
+    grad_out : array_like, shape of the forward output
+        (N, C_out, *S_out), in the layout of ``x``.
     weight_shape : sequence of ints, {_WEIGHT[kind]}
+        Shape of the weight.
     {_COMMON}
 
     Returns
     -------
-    grad_w : ndarray, shape ``weight_shape``, dtype ``np.result_type(x, grad_out, np.float32)``
+    grad_w : ndarray, shape ``weight_shape``
+        The dtype is float64 if ``x`` and ``grad_out`` are integer/bool, float16 if
+        they promote to float16 (computed in float32), else
+        ``np.result_type(x, grad_out, np.float32)``.  ``out`` when given.
+
+    {_GRAD_RAISES.format(kind=kind)}
+
+    See Also
+    --------
+    {kind}_conv, {kind}_conv_grad_input
+
+    Examples
+    --------
+{_GRAD_EXAMPLES[kind]}
     """
     return grad_weight
+
 
 
 local_conv_grad_input = _grad_input_api("local")

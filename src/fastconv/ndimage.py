@@ -274,34 +274,50 @@ _DOC_PARAMS = """
         Array to fill (the input's shape) or dtype of the result.  Default:
         the dtype of `input`.
     mode : {'reflect', 'constant', 'nearest', 'mirror', 'wrap', 'grid-mirror',
-            'grid-constant', 'grid-wrap'}, optional
-        How the input extends beyond its edges (default 'reflect'):
+            'grid-constant', 'grid-wrap'}, default 'reflect'
+        How the input extends beyond its edges:
         ``reflect`` (d c b a | a b c d | d c b a), ``constant`` (`cval`),
         ``nearest`` (a a a a | a b c d | d d d d), ``mirror``
         (d c b | a b c d | c b a), ``wrap`` (a b c d | a b c d | a b c d).
-    cval : scalar, optional
+    cval : scalar, default 0.0
         The value beyond the edges for ``mode='constant'``.
-    origin : int or sequence of int, optional
+    origin : int or sequence of int, default 0
         Shift of the filter: 0 centres it on the pixel, positive values
         shift it to the left (one per axis, or one for all).
     axes : int or sequence of int, optional
         The axes to filter (default all); the others are batch axes.
+        Keyword only.
     workers : int, optional
-        Threads (``None``: ``fastconv.get_num_threads()``; ``-1``: all cores).
+        Threads (``None``, the default: ``fastconv.get_num_threads()``;
+        ``-1``: all cores).  Keyword only.
 
     Returns
     -------
     result : ndarray
-        The filtered array (`output` itself when an array was given).
+        The filtered array, of `input`'s shape and of the dtype of `input`
+        (or of `output`); `output` itself when an array was given.  Complex
+        input or weights give a complex result.
 
     Raises
     ------
     RuntimeError
-        Weights of the wrong dimensionality, an unknown `mode`, an `output` of
-        the wrong shape or an unsupported dtype (as SciPy).
+        Weights of the wrong dimensionality, an unknown `mode` or a sequence
+        of modes, an `output` of the wrong shape or a non-numeric one, or an
+        unsupported dtype (as SciPy).
     ValueError
-        An origin outside ``-(k // 2) <= origin <= (k - 1) // 2``, or invalid
-        `axes`.
+        An origin outside ``-(k // 2) <= origin <= (k - 1) // 2``, invalid or
+        repeated `axes`, a complex `cval` with real input and complex weights.
+    TypeError
+        A non-real `cval` (with real data), a bool `origin`, a string dtype
+        of `input`.
+"""
+
+_SEE_ALSO = """
+    See Also
+    --------
+    {other} : {other_what}.
+    fastconv.signal.{name} : Full/valid/same output sizes, zero padding.
+    scipy.ndimage.{name} : The reference.
 """
 
 
@@ -325,19 +341,46 @@ def convolve(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *,
     return _filter(input, weights, output, mode, cval, origin, axes, workers, True)
 
 
-correlate.__doc__ += _DOC_PARAMS + """
+correlate.__doc__ += _DOC_PARAMS + _SEE_ALSO.format(
+    name="correlate", other="convolve", other_what="The same with the weights flipped") + """
     Examples
     --------
     >>> import numpy as np
     >>> from fastconv import ndimage
     >>> ndimage.correlate(np.arange(5.0), [1, 2, 1], mode="nearest")
     array([ 1.,  4.,  8., 12., 15.])
+    >>> ndimage.correlate(np.arange(5), [1, 1, 1], mode="constant")   # int in, int out
+    array([1, 3, 6, 9, 7])
+
+    The same values as SciPy:
+
+    >>> import scipy.ndimage
+    >>> rng = np.random.default_rng(0)
+    >>> x, w = rng.standard_normal((32, 32)), rng.standard_normal((5, 3))
+    >>> bool(np.allclose(ndimage.correlate(x, w, mode="constant", cval=1.5),
+    ...                  scipy.ndimage.correlate(x, w, mode="constant", cval=1.5)))
+    True
+
+    A stack of float32 images, filtering axes 1 and 2 (computed in float32):
+
+    >>> s = rng.standard_normal((4, 20, 20)).astype(np.float32)
+    >>> y = ndimage.correlate(s, np.full((3, 3), 1 / 9), axes=(1, 2))
+    >>> print(y.shape, y.dtype, bool(np.allclose(y[3], scipy.ndimage.uniform_filter(s[3], 3),
+    ...                                          atol=1e-5)))
+    (4, 20, 20) float32 True
 """
-convolve.__doc__ += _DOC_PARAMS + """
+convolve.__doc__ += _DOC_PARAMS + _SEE_ALSO.format(
+    name="convolve", other="correlate", other_what="The same without the flip") + """
     Examples
     --------
     >>> import numpy as np
     >>> from fastconv import ndimage
     >>> ndimage.convolve(np.arange(5.0), [1, 0, -1], mode="nearest")
     array([1., 2., 2., 2., 1.])
+    >>> import scipy.ndimage
+    >>> rng = np.random.default_rng(0)
+    >>> x, w = rng.standard_normal((32, 32)), rng.standard_normal((4, 3))
+    >>> bool(np.allclose(ndimage.convolve(x, w, mode="wrap", origin=(1, -1)),
+    ...                  scipy.ndimage.convolve(x, w, mode="wrap", origin=(1, -1))))
+    True
 """

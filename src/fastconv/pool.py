@@ -179,24 +179,28 @@ def _scratch(plan, dtype):
 # -- public API --------------------------------------------------------------
 
 _POOL_PARAMS = """kernel_size : int or sequence of d ints
-        Window size.  The number of spatial dimensions d is ``x.ndim - 2``, or
-        ``len(kernel_size)`` when that is a sequence: then ``x`` may also be
-        unbatched, (C, *S).
-    stride : None, int or sequence of d ints
-        None (the default) means ``kernel_size``.
-    padding : int, d ints, d (lo, hi) pairs or "valid"
+        Window size, >= 1.  The number of spatial dimensions d is
+        ``x.ndim - 2``, or ``len(kernel_size)`` when that is a sequence: then
+        ``x`` may also be unbatched, (C, *S).
+    stride : None, int or sequence of d ints, default None
+        Step between windows, >= 1; None means ``kernel_size``.
+    padding : int, d ints, d (lo, hi) pairs or "valid", default 0
         Implicit padding, at most ``kernel_size // 2`` on each side (torch's rule)."""
 
-_CEIL_PARAMS = """ceil_mode : bool
+_CEIL_PARAMS = """ceil_mode : bool, default False
         Round the number of windows up instead of down; as in torch, a last
-        window that would start beyond the input and its low padding is dropped.
-    channels_last : bool
+        window that would start beyond the input and its low padding is dropped."""
+
+_LAYOUT_PARAMS = """channels_last : bool, default False
         ``x`` is (N, *S, C) (or (*S, C)) and so is the result."""
+
+_WORKERS_PARAM = """workers : None, int > 0 or -1, default None
+        Threads, as for :func:`fastconv.conv`."""
 
 
 def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
              channels_last=False, return_indices=False, workers=None):
-    """N-d max pooling, as ``torch.nn.functional.max_poolNd``.
+    """N-d max pooling, as ``torch.nn.functional.max_pool1d/2d/3d``.
 
     ``y[n, c, p] = max_t xpad[n, c, p*stride + t*dilation]`` with padding that
     never wins (-inf).  NaN propagates: a window holding a NaN gives NaN.
@@ -204,32 +208,61 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
     Parameters
     ----------
     x : array_like, shape (N, C, *S) or unbatched (C, *S)
+        Input of any real dtype.
     {params}
-    dilation : int or sequence of d ints
+    dilation : int or sequence of d ints, default 1
+        Spacing between the elements of a window, >= 1.
     {ceil}
-    return_indices : bool
+    {layout}
+    return_indices : bool, default False
         Also return, for every output, the flat index of the chosen element
         within its (n, c) plane of the input (``np.unravel_index(i, S)``), as
         torch does; ties go to the first maximum in row-major window order, a
         NaN to the last NaN.  A window lying wholly in the padding (possible
         only with dilation) gives -inf and index -1.
-    workers : None, int > 0 or -1
-        Threads, as for :func:`fastconv.conv`.
+    {workers}
 
     Returns
     -------
     y : ndarray, shape (N, C, *S_out) in the chosen layout
-        dtype ``np.result_type(x, np.float32)`` (float16 is computed in float32).
+        ``S_out = (S + lo + hi - dilation*(K-1) - 1) // stride + 1`` (rounded
+        up with ``ceil_mode``).  dtype: float64 for integer/bool ``x``,
+        float16 for float16 (computed in float32), else
+        ``np.result_type(x, np.float32)``.
     indices : ndarray of int64, same shape as ``y``
         Only with ``return_indices=True``.
 
     Raises
     ------
     TypeError
-        Complex or non-numeric input, non-bool flags.
+        Complex or non-numeric ``x``; ``ceil_mode``, ``channels_last`` or
+        ``return_indices`` not a bool; ``kernel_size``, ``stride``,
+        ``padding`` or ``dilation`` not integers.
     ValueError
-        Inconsistent shapes or parameters, padding over half the window, or an
-        output size below 1 (as torch).
+        ``x`` with neither d + 2 nor d + 1 dimensions; sizes, strides or
+        dilations < 1; negative padding or padding over half the window; or
+        an output size below 1 (as torch).
+
+    See Also
+    --------
+    max_pool_grad : Its gradient.
+    global_max_pool : The maximum over all spatial positions.
+    avg_pool : Average pooling.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.arange(16).reshape(1, 1, 4, 4)
+    >>> fastconv.max_pool(x, 2)
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
+    >>> y, idx = fastconv.max_pool(np.array([[1.0, 3.0, 2.0, 0.0]]), (2,),
+    ...                            return_indices=True)      # unbatched (C, L)
+    >>> print(y, idx)
+    [[3. 2.]] [[1 2]]
+    >>> fastconv.max_pool(np.zeros((2, 7, 7, 3)), 3, stride=2, padding=1,
+    ...                   channels_last=True).shape
+    (2, 4, 4, 3)
     """
     x = _as_real_array(x, "x")
     return_indices = _as_bool(return_indices, "return_indices")
@@ -250,7 +283,7 @@ def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False
 
 def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
              channels_last=False, workers=None):
-    """N-d average pooling, as ``torch.nn.functional.avg_poolNd``.
+    """N-d average pooling, as ``torch.nn.functional.avg_pool1d/2d/3d``.
 
     Every output is the sum of its window divided by the window size:
     with ``count_include_pad`` the window clipped to the padded input (torch's
@@ -260,21 +293,50 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_incl
     Parameters
     ----------
     x : array_like, shape (N, C, *S) or unbatched (C, *S)
+        Input of any real dtype.
     {params}
     {ceil}
-    count_include_pad : bool
+    count_include_pad : bool, default True
         Count padding elements in the divisor.
-    workers : None, int > 0 or -1
+    {layout}
+    {workers}
 
     Returns
     -------
     y : ndarray, shape (N, C, *S_out) in the chosen layout
-        dtype ``np.result_type(x, np.float32)`` (float16 is computed in float32).
+        ``S_out = (S + lo + hi - K) // stride + 1`` (rounded up with
+        ``ceil_mode``).  dtype: float64 for integer/bool ``x``, float16 for
+        float16 (computed in float32), else ``np.result_type(x, np.float32)``.
 
     Raises
     ------
     TypeError, ValueError
-        As :func:`max_pool`.
+        As :func:`max_pool` (``count_include_pad`` must be a bool).
+
+    See Also
+    --------
+    avg_pool_grad : Its gradient.
+    global_avg_pool : The mean over all spatial positions.
+    max_pool : Max pooling.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.arange(16).reshape(1, 1, 4, 4)
+    >>> fastconv.avg_pool(x, 2)
+    array([[[[ 2.5,  4.5],
+             [10.5, 12.5]]]])
+    >>> blocks = x.reshape(1, 1, 2, 2, 2, 2).mean(axis=(3, 5))    # 2 x 2 block means
+    >>> bool(np.array_equal(fastconv.avg_pool(x, 2), blocks))
+    True
+
+    Padding in the divisor, or not:
+
+    >>> x = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    >>> print(fastconv.avg_pool(x, (3,), stride=2, padding=1))
+    [[1. 3. 3.]]
+    >>> print(fastconv.avg_pool(x, (3,), stride=2, padding=1, count_include_pad=False))
+    [[1.5 3.  4.5]]
     """
     x = _as_real_array(x, "x")
     count_include_pad = _as_bool(count_include_pad, "count_include_pad")
@@ -298,35 +360,60 @@ def _check_grad_out(gy, pooling):
 
 def max_pool_grad(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                   channels_last=False, workers=None, *, indices=None):
-    """Gradient of :func:`max_pool` w.r.t. ``x``: each output's gradient goes to
-    the element its window chose (first maximum in window order, as torch;
-    the last NaN if the window holds NaNs).
+    """Gradient of :func:`max_pool` with respect to ``x``.
 
-    Without ``indices`` the arg-maxes are recomputed from ``x`` on the fly.
-    Overlapping windows add up in a fixed order: the result does not depend
-    on ``workers``.
+    Each output's gradient goes to the element its window chose (the first
+    maximum in window order, as torch; the last NaN if the window holds
+    NaNs).  Without ``indices`` the arg-maxes are recomputed from ``x`` on the
+    fly.  Overlapping windows add up in a fixed order: the result does not
+    depend on ``workers``.
 
     Parameters
     ----------
     grad_out : array_like, the shape of ``max_pool(x, ...)``
+        Gradient with respect to the pooled output.
     x : array_like, shape (N, C, *S) or unbatched (C, *S)
         The input of the forward pass.
-    kernel_size, stride, padding, dilation, ceil_mode, channels_last, workers
-        As :func:`max_pool`.
+    {params}
+    dilation : int or sequence of d ints, default 1
+        Spacing between the elements of a window, >= 1.
+    {ceil}
+    {layout}
+    {workers}
     indices : array_like of ints, optional
         The indices ``max_pool(x, ..., return_indices=True)`` returned: the
         gradient is then routed through them (as torch's backward does) and
-        ``x`` is only used for its shape and dtype.
+        ``x`` is only used for its shape and dtype.  Keyword only.
 
     Returns
     -------
     grad_x : ndarray, shape of ``x``
-        dtype ``np.result_type(grad_out, x, np.float32)``.
+        The dtype is float64 if ``grad_out`` and ``x`` are integer/bool, float16 if
+        they promote to float16 (computed in float32), else
+        ``np.result_type(grad_out, x, np.float32)``.
 
     Raises
     ------
+    TypeError
+        As :func:`max_pool`; also a complex or non-numeric ``grad_out``.
     ValueError
-        Shapes that do not match, or an index outside its plane.
+        ``grad_out`` not of the pooled shape; ``indices`` not integers of
+        that shape or holding an index outside its plane; otherwise as
+        :func:`max_pool`.
+
+    See Also
+    --------
+    max_pool, avg_pool_grad
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.array([[[1.0, 3.0, 2.0, 0.0]]])
+    >>> y, idx = fastconv.max_pool(x, 2, return_indices=True)
+    >>> fastconv.max_pool_grad(np.array([[[10.0, 20.0]]]), x, 2)
+    array([[[ 0., 10., 20.,  0.]]])
+    >>> fastconv.max_pool_grad(np.array([[[10.0, 20.0]]]), x, 2, indices=idx)
+    array([[[ 0., 10., 20.,  0.]]])
     """
     gy = _as_real_array(grad_out, "grad_out")
     x = _as_real_array(x, "x")
@@ -358,7 +445,7 @@ def max_pool_grad(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, 
 
 def avg_pool_grad(grad_out, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
                   count_include_pad=True, channels_last=False, workers=None):
-    """Gradient of :func:`avg_pool` w.r.t. its input (its exact adjoint).
+    """Gradient of :func:`avg_pool` with respect to its input (its exact adjoint).
 
     Each output's gradient, divided by its window size, is spread over the
     window's input elements; contributions add up in a fixed order.
@@ -366,15 +453,50 @@ def avg_pool_grad(grad_out, input_shape, kernel_size, stride=None, padding=0, ce
     Parameters
     ----------
     grad_out : array_like, the shape of ``avg_pool(x, ...)``
+        Gradient with respect to the pooled output.
     input_shape : sequence of ints
-        The whole shape of ``x`` in the chosen layout (batched or not).
-    kernel_size, stride, padding, ceil_mode, count_include_pad, channels_last, workers
-        As :func:`avg_pool`.
+        The whole shape of ``x``, the input of the forward pass, in the chosen
+        layout (batched or not).
+    {params}
+    {ceil}
+    count_include_pad : bool, default True
+        Count padding elements in the divisor.
+    {layout}
+    {workers}
 
     Returns
     -------
     grad_x : ndarray, shape ``input_shape``
-        dtype ``np.result_type(grad_out, np.float32)``.
+        The dtype is float64 for integer/bool ``grad_out``, float16 for float16
+        (computed in float32), else ``np.result_type(grad_out, np.float32)``.
+
+    Raises
+    ------
+    TypeError
+        ``input_shape`` not a sequence of ints; otherwise as :func:`avg_pool`.
+    ValueError
+        A negative entry in ``input_shape``, ``grad_out`` not of the pooled
+        shape; otherwise as :func:`avg_pool`.
+
+    See Also
+    --------
+    avg_pool, max_pool_grad
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.avg_pool_grad(np.array([[[1.0, 2.0]]]), (1, 1, 4), 2)
+    array([[[0.5, 0.5, 1. , 1. ]]])
+
+    The adjoint identity, with overlapping windows and padding:
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 9, 9))
+    >>> kw = dict(kernel_size=3, stride=2, padding=1)
+    >>> g = rng.standard_normal(fastconv.avg_pool(x, **kw).shape)
+    >>> gx = fastconv.avg_pool_grad(g, x.shape, **kw)
+    >>> bool(np.isclose(np.vdot(fastconv.avg_pool(x, **kw), g), np.vdot(x, gx)))
+    True
     """
     gy = _as_real_array(grad_out, "grad_out")
     input_shape = _as_shape(input_shape, "input_shape")
@@ -395,8 +517,9 @@ def avg_pool_grad(grad_out, input_shape, kernel_size, stride=None, padding=0, ce
     return pooling.deliver(gx, result)
 
 
-for _f in (max_pool, avg_pool):
-    _f.__doc__ = _f.__doc__.replace("{params}", _POOL_PARAMS).replace("{ceil}", _CEIL_PARAMS)
+for _f in (max_pool, avg_pool, max_pool_grad, avg_pool_grad):
+    _f.__doc__ = (_f.__doc__.replace("{params}", _POOL_PARAMS).replace("{ceil}", _CEIL_PARAMS)
+                  .replace("{layout}", _LAYOUT_PARAMS).replace("{workers}", _WORKERS_PARAM))
 
 
 def _global_axes(x, channels_last, keepdims):
@@ -412,11 +535,46 @@ def _global_axes(x, channels_last, keepdims):
 
 
 def global_avg_pool(x, channels_last=False, keepdims=False):
-    """Mean over all spatial axes of a batched ``x`` (N, C, *S) -> (N, C).
+    """Mean over all spatial axes: (N, C, *S) -> (N, C).
 
-    With ``keepdims`` the spatial axes stay as size 1; with ``channels_last``
-    ``x`` is (N, *S, C).  Computed in ``np.result_type(x, np.float32)`` with
-    NumPy's pairwise summation, returned in that dtype (float16 in, float16 out).
+    Computed with NumPy's pairwise summation.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, *S)
+        Batched input with at least one non-empty spatial axis; (N, *S, C)
+        with ``channels_last``.
+    channels_last : bool, default False
+        The channel axis is the last one.
+    keepdims : bool, default False
+        Keep the spatial axes, with size 1.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C)
+        (N, C, 1, ..., 1) with ``keepdims`` ((N, 1, ..., 1, C) channels last).
+        The dtype is float64 for integer/bool ``x``, float16 for float16 (computed
+        in float32), else ``np.result_type(x, np.float32)``.
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric ``x``; ``channels_last`` or ``keepdims`` not a bool.
+    ValueError
+        ``x`` with fewer than 3 dimensions or an empty spatial axis.
+
+    See Also
+    --------
+    global_max_pool, avg_pool
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.arange(24).reshape(1, 2, 3, 4)
+    >>> fastconv.global_avg_pool(x)
+    array([[ 5.5, 17.5]])
+    >>> fastconv.global_avg_pool(x, keepdims=True).shape
+    (1, 2, 1, 1)
     """
     x = _as_real_array(x, "x")
     axes, keepdims = _global_axes(x, channels_last, keepdims)
@@ -426,10 +584,46 @@ def global_avg_pool(x, channels_last=False, keepdims=False):
 
 
 def global_max_pool(x, channels_last=False, keepdims=False):
-    """Maximum over all spatial axes of a batched ``x`` (N, C, *S) -> (N, C).
+    """Maximum over all spatial axes: (N, C, *S) -> (N, C).
 
-    NaN propagates.  With ``keepdims`` the spatial axes stay as size 1; with
-    ``channels_last`` ``x`` is (N, *S, C).  dtype ``np.result_type(x, np.float32)``.
+    NaN propagates.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, *S)
+        Batched input with at least one non-empty spatial axis; (N, *S, C)
+        with ``channels_last``.
+    channels_last : bool, default False
+        The channel axis is the last one.
+    keepdims : bool, default False
+        Keep the spatial axes, with size 1.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C)
+        (N, C, 1, ..., 1) with ``keepdims`` ((N, 1, ..., 1, C) channels last).
+        The dtype is float64 for integer/bool ``x``, float16 for float16, else
+        ``np.result_type(x, np.float32)``.
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric ``x``; ``channels_last`` or ``keepdims`` not a bool.
+    ValueError
+        ``x`` with fewer than 3 dimensions or an empty spatial axis.
+
+    See Also
+    --------
+    global_avg_pool, max_pool
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.arange(24).reshape(1, 2, 3, 4)
+    >>> fastconv.global_max_pool(x)
+    array([[11., 23.]])
+    >>> fastconv.global_max_pool(x.transpose(0, 2, 3, 1), channels_last=True, keepdims=True).shape
+    (1, 1, 1, 2)
     """
     x = _as_real_array(x, "x")
     axes, keepdims = _global_axes(x, channels_last, keepdims)

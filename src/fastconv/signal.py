@@ -319,36 +319,44 @@ _NDARGS = """
     Parameters
     ----------
     in1 : array_like
-        First input (the signal).
+        First input (the signal): any numeric dtype, including complex.
     in2 : array_like
         Second input: the same number of dimensions as `in1`, or (with `axes`)
         one dimension per filtered axis.
-    mode : {'full', 'valid', 'same'}, optional
+    mode : {'full', 'valid', 'same'}, default 'full'
         ``full``: the full discrete linear {op}; ``valid``: only the outputs
         that do not rely on the zero padding (the larger input goes first);
         ``same``: the size of `in1`, centred on the ``full`` output as SciPy
         centres it.
-    method : {'auto', 'direct', 'fft'}, optional
+    method : {'auto', 'direct', 'fft'}, default 'auto'
         ``direct``: the sums (fastconv's SIMD engine); ``fft``: scipy.fft;
         ``auto``: the faster by fastconv's cost model.  Integer and boolean
         inputs are always summed exactly.
     axes : int or sequence of int, optional
         Axes to filter (default: all).  The others are batch axes: `in1` and
-        `in2` broadcast along them.
+        `in2` broadcast along them.  Keyword only.
     workers : int, optional
-        Threads (``None``: ``fastconv.get_num_threads()``; ``-1``: all cores).
+        Threads (``None``, the default: ``fastconv.get_num_threads()``;
+        ``-1``: all cores).  Keyword only.
 
     Returns
     -------
     out : ndarray
-        ``np.result_type(in1, in2)``; the batch axes keep their places.
+        Of dtype ``np.result_type(in1, in2)``; along the filtered axes the size
+        ``n + k - 1`` ('full'), ``n`` ('same') or ``max(n - k + 1, 0)``
+        ('valid') for the larger input n and the smaller k ('same': n of
+        `in1`); the batch axes keep their places and broadcast sizes.
 
     Raises
     ------
     ValueError
-        For an unknown `mode` or `method`, inputs of different dimensionality,
-        'valid' inputs where neither is at least as large as the other, or
-        incompatible batch shapes.
+        An unknown `mode` or `method`; inputs of different dimensionality
+        (without `axes`); 'valid' inputs where neither is at least as large
+        as the other; incompatible batch shapes; invalid or repeated `axes`;
+        a dtype SciPy rejects (non-numeric; bool or float16 where SciPy's
+        N-d loops have none).
+    TypeError
+        An unhashable `mode`, non-integer `axes` or `workers`.
 """
 
 
@@ -368,8 +376,11 @@ def convolve(in1, in2, mode="full", method="auto", *, axes=None, workers=None):
     return _correlate_or_convolve(in1, in2, mode, method, axes, workers, True)
 
 
-def _document(fn, params, example):
+def _document(fn, params, see_also, example):
     fn.__doc__ += params + """
+    See Also
+    --------
+""" + see_also + """
     Examples
     --------
     >>> import numpy as np
@@ -378,14 +389,47 @@ def _document(fn, params, example):
 
 
 _document(correlate, _NDARGS.replace("{op}", "cross-correlation"), """\
+    convolve : The same without the flip and conjugation.
+    correlate2d : 2-d, with boundary conditions.
+    fastconv.ndimage.correlate : Same-size output, boundary modes.
+    scipy.signal.correlate : The reference.
+""", """\
     >>> signal.correlate([1, 2, 3], [0, 1, 0.5])
     array([0.5, 2. , 3.5, 3. , 0. ])
+
+    The same values as SciPy:
+
+    >>> import scipy.signal
+    >>> rng = np.random.default_rng(0)
+    >>> a, v = rng.standard_normal(1000), rng.standard_normal(31)
+    >>> bool(np.allclose(signal.correlate(a, v, mode="same"),
+    ...                  scipy.signal.correlate(a, v, mode="same")))
+    True
+
+    A stack of images and one kernel, filtering the last two axes:
+
+    >>> imgs = rng.standard_normal((4, 32, 32))
+    >>> k = rng.standard_normal((5, 5))
+    >>> out = signal.correlate(imgs, k, mode="valid", axes=(1, 2))
+    >>> print(out.shape, bool(np.allclose(out[2], scipy.signal.correlate(imgs[2], k, "valid"))))
+    (4, 28, 28) True
 """)
 _document(convolve, _NDARGS.replace("{op}", "convolution"), """\
+    correlate : Cross-correlation.
+    convolve2d : 2-d, with boundary conditions.
+    fastconv.ndimage.convolve : Same-size output, boundary modes.
+    scipy.signal.convolve : The reference.
+""", """\
     >>> signal.convolve([1, 2, 3], [0, 1, 0.5])
     array([0. , 1. , 2.5, 4. , 1.5])
+    >>> signal.convolve(np.array([1, 2, 3], np.int16), np.array([1, 1], np.int16))  # exact
+    array([1, 3, 5, 3], dtype=int16)
+    >>> import scipy.signal
+    >>> rng = np.random.default_rng(0)
+    >>> a, v = rng.standard_normal((64, 64)), rng.standard_normal((9, 9))
+    >>> bool(np.allclose(signal.convolve(a, v, method="fft"), scipy.signal.convolve(a, v)))
+    True
 """)
-
 
 # -- correlate2d / convolve2d --------------------------------------------------
 
@@ -466,31 +510,41 @@ _2DARGS = """
     Parameters
     ----------
     in1 : array_like
-        First input (2-d, or N-d with `axes`).
+        First input: 2-d, or N-d with `axes`.  Any numeric dtype but bool
+        and float16 (as SciPy).
     in2 : array_like
-        Second input: 2-d, or (with `axes`) as many dimensions as `in1`.
-    mode : {'full', 'valid', 'same'}, optional
+        Second input: 2-d, or (with `axes`) as many dimensions as `in1` or
+        two.
+    mode : {'full', 'valid', 'same'}, default 'full'
         As for `correlate`; 'same' is centred as SciPy's ``{name}`` centres it.
-    boundary : {'fill', 'wrap', 'symm'}, optional
-        ``fill``: pad with `fillvalue`; ``wrap`` (or ``circular``): periodic;
-        ``symm`` (or ``symmetric``): mirrored with the edge repeated.
-    fillvalue : scalar, optional
+    boundary : {'fill', 'wrap', 'symm'}, default 'fill'
+        ``fill`` (or ``pad``): pad with `fillvalue`; ``wrap`` (or
+        ``circular``): periodic; ``symm`` (or ``symmetric``): mirrored with
+        the edge repeated.
+    fillvalue : scalar, default 0
         Pad value for ``fill`` (cast to the result dtype as SciPy does).
     axes : pair of int, optional
-        The two axes to filter; the others are batch axes.
+        The two axes to filter; the others are batch axes (broadcast).
+        Keyword only.
     workers : int, optional
-        Threads (``None``: ``fastconv.get_num_threads()``; ``-1``: all cores).
+        Threads (``None``, the default: ``fastconv.get_num_threads()``;
+        ``-1``: all cores).  Keyword only.
 
     Returns
     -------
     out : ndarray
-        ``np.result_type(in1, in2)``.
+        Of dtype ``np.result_type(in1, in2)``; the shape as for `correlate`
+        along the two filtered axes.
 
     Raises
     ------
     ValueError
-        For non-2-d inputs (without `axes`), unknown `mode` or `boundary`, a
-        `fillvalue` that does not convert, or incompatible 'valid' shapes.
+        Non-2-d inputs (without `axes`) or `axes` not naming two axes; an
+        unknown `mode` or `boundary`; a bool, float16 or non-numeric result
+        dtype; a `fillvalue` that does not convert or is not a scalar;
+        incompatible 'valid' shapes; ``wrap``/``symm`` on an empty input.
+    TypeError
+        An unhashable `mode`; for ``correlate2d``, a non-numeric input.
 """
 
 
@@ -511,12 +565,32 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, axes=None
 
 
 _document(correlate2d, _2DARGS.replace("{name}", "correlate2d"), """\
+    convolve2d : 2-d convolution.
+    correlate : N-d, zero padding only.
+    scipy.signal.correlate2d : The reference.
+""", """\
     >>> signal.correlate2d([[1, 2], [3, 4]], [[1, 1]], boundary="wrap")
     array([[3, 3, 3],
            [7, 7, 7]])
+    >>> signal.correlate2d(np.arange(9).reshape(3, 3), [[1, 0], [0, 1]], mode="valid")
+    array([[ 4,  6],
+           [10, 12]])
 """)
 _document(convolve2d, _2DARGS.replace("{name}", "convolve2d"), """\
+    correlate2d : 2-d cross-correlation.
+    convolve : N-d, zero padding only.
+    scipy.signal.convolve2d : The reference.
+""", """\
     >>> signal.convolve2d([[1, 2], [3, 4]], [[1, -1]], mode="same")
     array([[1, 1],
            [3, 1]])
+
+    A batch of images, compared with SciPy image by image:
+
+    >>> import scipy.signal
+    >>> rng = np.random.default_rng(0)
+    >>> x, k = rng.standard_normal((3, 16, 16)), rng.standard_normal((3, 3))
+    >>> out = signal.convolve2d(x, k, mode="same", boundary="symm", axes=(1, 2))
+    >>> bool(np.allclose(out[1], scipy.signal.convolve2d(x[1], k, "same", boundary="symm")))
+    True
 """)
