@@ -12,6 +12,11 @@
 
 #define FC_MAXD 16
 
+/* MSVC's C front end knows C99 `restrict` only as `__restrict`. */
+#if defined(_MSC_VER) && !defined(__cplusplus) && !defined(restrict)
+#define restrict __restrict
+#endif
+
 /* Template helpers: FC_CAT(name, f32) -> name_f32. */
 #define FC_CAT_(a, b) a##_##b
 #define FC_CAT(a, b) FC_CAT_(a, b)

@@ -121,8 +121,9 @@ def threads(n):
 
     Parameters
     ----------
-    n : int > 0 or -1
-        Number of threads; -1 means the number of CPUs.
+    n : int > 0, -1 or None
+        Number of threads; -1 means the number of CPUs, None the library
+        default (``set_num_threads``, else OpenMP's) inside the block.
 
     Yields
     ------
@@ -152,7 +153,7 @@ def threads(n):
     1
     """
     previous = getattr(_state, "threads", None)
-    _state.threads = _check_count(n, "n")
+    _state.threads = None if n is None else _check_count(n, "n")
     try:
         yield
     finally:

@@ -1,0 +1,3 @@
+from typing import TextIO
+
+def show_config(file: TextIO | None = None) -> None: ...
