@@ -5,6 +5,8 @@ Oracles: the per-position loops of ``reference.py``, the dot-product identity
 and torch's unfold when torch is installed.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, strategies as st
@@ -67,10 +69,27 @@ def _kw(case):
                 padding_mode=case["padding_mode"])
 
 
+@contextlib.contextmanager
+def forward_engine(direct):
+    """The forward of unshared layers on the direct kernels (the default) or on GEMM."""
+    saved = fastconv.local._DIRECT_FORWARD
+    fastconv.local._DIRECT_FORWARD = direct
+    try:
+        yield
+    finally:
+        fastconv.local._DIRECT_FORWARD = saved
+
+
+@pytest.mark.parametrize("direct", [True, False])
 @pytest.mark.parametrize("local", [False, True])
 @given(data=st.data())
-def test_matches_reference(local, data):
+def test_matches_reference(local, direct, data):
     case = data.draw(tiled_cases(local=local))
+    with forward_engine(direct):
+        _check_against_reference(case, local)
+
+
+def _check_against_reference(case, local):
     x_cf, w, g_cf, bias = _arrays(case)
     cl, batched = case["channels_last"], case["batched"]
     x, g = ref.to_layout(x_cf, cl, batched), ref.to_layout(g_cf, cl, batched)
@@ -269,3 +288,22 @@ def test_wide_patches_split_the_batch(rng):
                      ref.tiled_conv_grad_weight(x, g, w.shape), what="grad_weight")
     ref.assert_close(fastconv.tiled_conv_grad_weight(x, g, (1, 1) + w.shape[2:]),
                      ref.tiled_conv_grad_weight(x, g, (1, 1) + w.shape[2:]), what="shared")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [1, 7, 8, 11])
+@pytest.mark.parametrize("kernel, dilation", [((3, 3), 1), ((5, 2), 1), ((3, 3), 2)])
+def test_direct_forward_tiles_runs_and_threads(dtype, batch, kernel, dilation, rng):
+    """The direct forward of local_conv: batches around its 8-row register
+    tile, kernel rows that fit one 16-byte piece or not (5 taps; dilation:
+    runs of one), C_out odd (its weight rows go in pairs), bias, and the same
+    bits for one or two threads."""
+    # from batch 7 on, enough work for fastconv.local to use both threads
+    x = rng.standard_normal((batch, 16, 20, 19)).astype(dtype)
+    out = tuple(n - dilation * (k - 1) + 2 for n, k in zip((20, 19), kernel))
+    w = rng.standard_normal(out + (9, 16) + kernel).astype(dtype)
+    b = rng.standard_normal(9).astype(dtype)
+    kw = dict(padding=1, dilation=dilation)
+    y = fastconv.local_conv(x, w, b, workers=1, **kw)
+    ref.assert_close(y, ref.tiled_conv(x, w, b, **kw), dtype=dtype, what="forward")
+    np.testing.assert_array_equal(fastconv.local_conv(x, w, b, workers=2, **kw), y)

@@ -2,22 +2,9 @@
 
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 #define MR FC_IGEMM_MR
-#if FC_IS_F64
-#define FC_VL 8             /* lanes of an AVX-512 register */
-#define FC_VEC __m512d
-#define FC_MASK __mmask8
-#else
-#define FC_VL 16
-#define FC_VEC __m512
-#define FC_MASK __mmask16
-#endif
+#include "avx512_types.h"
 
 #if FC_HAVE_AVX512_KERNELS
-
-static inline FC_MASK FC_FN(fc_lane_mask)(int64_t n)
-{
-    return n >= FC_VL ? (FC_MASK)-1 : (FC_MASK)((1u << n) - 1u);
-}
 
 /* The MR x 2 vector register tile: 24 accumulators + 2 loads per k.  The two
  * vectors are two stretches of output, each reading its own input: the two
@@ -31,8 +18,8 @@ static void FC_FN(fc_igemm_tile2_avx512)(const FC_T *xa, const FC_T *xb, const i
                                          int64_t ldy, int64_t na, int64_t nb, int mr,
                                          const FC_T *bias)
 {
-    const FC_MASK m0 = FC_FN(fc_lane_mask)(na);
-    const FC_MASK m1 = nb > 0 ? FC_FN(fc_lane_mask)(nb) : (FC_MASK)0;
+    const FC_MASK m0 = FC_LANE_MASK(na);
+    const FC_MASK m1 = nb > 0 ? FC_LANE_MASK(nb) : (FC_MASK)0;
 #define DECL(i) FC_VEC c##i##a = FC_ZERO(), c##i##b = FC_ZERO();
     FC_TILE_ROWS(DECL)
 #undef DECL
@@ -60,7 +47,7 @@ static void FC_FN(fc_igemm_tile1_avx512)(const FC_T *xb, const int64_t *koffs, i
                                          const FC_T *wpk, FC_T *yb, int64_t ldy, int64_t nw,
                                          int mr, const FC_T *bias)
 {
-    const FC_MASK m0 = FC_FN(fc_lane_mask)(nw);
+    const FC_MASK m0 = FC_LANE_MASK(nw);
 #define DECL(i) FC_VEC c##i = FC_ZERO();
     FC_TILE_ROWS(DECL)
 #undef DECL
@@ -196,7 +183,7 @@ static void FC_FN(fc_igemm_dw_tile_avx512)(const FC_T *x, const int64_t *koffs, 
         FC_DW_COLS(PTR)
 #undef PTR
         for (int64_t w = 0; w < Wout; w += FC_VL) {
-            const FC_MASK m = FC_FN(fc_lane_mask)(Wout - w);
+            const FC_MASK m = FC_LANE_MASK(Wout - w);
             const FC_VEC g0 = FC_LOADZ(m, g0r + w), g1 = FC_LOADZ(m, g1r + w);
 #define STEP(j) { const FC_VEC xv = FC_LOADZ(m, x##j + w); s0_##j = FC_FMA(g0, xv, s0_##j); \
                   s1_##j = FC_FMA(g1, xv, s1_##j); }

@@ -14,6 +14,7 @@
 #define FASTCONV_LOCAL_H
 
 #include "geom.h"
+#include "avx512.h"
 
 /* Weight class of every output position in [p0, p1) (out: the output grid,
  * tiles: T), and `order`: the positions' offsets q = p - p0 sorted by class,

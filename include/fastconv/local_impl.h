@@ -33,4 +33,118 @@ static void FC_FN(fc_from_position_rows)(const FC_T *rows, const int64_t *order,
         }
 }
 
+
+/* -- direct forward of locally connected layers ------------------------------
+ * With a weight class per position (nothing shared), GEMM gains nothing from
+ * batching positions and loses a pass over the weight to its packing.  Here
+ * one position at a time: the patches of nb samples are gathered into rows
+ * (nb x K, cache-resident), then each of the position's C_out weight rows is
+ * read once and dotted with the nb patches.  The weight streams through once
+ * per call, which is the floor of this layer. */
+
+#include "avx512_types.h"
+
+/* rows[n*ldr + k] = src[n*xs + koffs[k]] for n < nb, koffs given as runs of
+ * consecutive offsets, triples (src offset, length, rows offset); this copies
+ * runs j0..j1-1.  Runs are short (a kernel row), so they move in 16-byte
+ * pieces: a run may read one piece past its end (src carries that slack) and
+ * write one past it (the next run, copied later, overwrites it; a row has
+ * ldr >= K + 16 bytes of room).  one_piece: no run is longer than a piece. */
+static void FC_FN(fc_local_gather)(const FC_T *src, int64_t xs, int64_t nb, const int64_t *runs,
+                                   int64_t j0, int64_t j1, int one_piece, FC_T *rows,
+                                   int64_t ldr)
+{
+    const int64_t piece = 16 / (int64_t)sizeof(FC_T);
+    if (one_piece) {  /* the usual case: every run (a kernel row) fits one piece */
+        for (int64_t n = 0; n < nb; ++n) {
+            const FC_T *s = src + n * xs;
+            FC_T *r = rows + n * ldr;
+            for (int64_t j = j0; j < j1; ++j) memcpy(r + runs[3 * j + 2], s + runs[3 * j], 16);
+        }
+        return;
+    }
+    for (int64_t n = 0; n < nb; ++n) {
+        const FC_T *s = src + n * xs;
+        FC_T *r = rows + n * ldr;
+        for (int64_t j = j0; j < j1; ++j) {
+            const FC_T *sj = s + runs[3 * j];
+            FC_T *rj = r + runs[3 * j + 2];
+            for (int64_t i = 0; i < runs[3 * j + 1]; i += piece) memcpy(rj + i, sj + i, 16);
+        }
+    }
+}
+
+#if FC_HAVE_AVX512_KERNELS
+#define FC_DOT_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+/* The dots of fc_local_dots for up to 8 rows, two weight rows at a time:
+ * 16 accumulators, and each row vector loaded feeds two FMAs.  `ahead`:
+ * prefetch distance in bytes along the weight (the hardware prefetchers lose
+ * the stream at every page). */
+__attribute__((target("avx512f")))
+static void FC_FN(fc_local_dots_avx512)(const FC_T *w, const FC_T *rows, int64_t ldr,
+                                        int64_t nb, int64_t K, int64_t cout, const FC_T *bias,
+                                        FC_T *y, int64_t ldn, int64_t ldc, int64_t ahead)
+{
+    for (int64_t n0 = 0; n0 < nb; n0 += 8) {
+        /* rows past nb repeat the last one: a fixed register tile, results dropped */
+#define PTR(i) const FC_T *r##i = rows + (n0 + i < nb ? n0 + i : nb - 1) * ldr;
+        FC_DOT_ROWS(PTR)
+#undef PTR
+        for (int64_t co = 0; co < cout; co += 2) {
+            /* an odd last row pairs with itself */
+            const FC_T *wa = w + co * K, *wb = co + 1 < cout ? wa + K : wa;
+#define DECL(i) FC_VEC a##i = FC_ZERO(), b##i = FC_ZERO();
+            FC_DOT_ROWS(DECL)
+#undef DECL
+            for (int64_t k = 0; k < K; k += FC_VL) {
+                const FC_MASK mk = FC_LANE_MASK(K - k);
+                const FC_VEC va = FC_LOADZ(mk, wa + k), vb = FC_LOADZ(mk, wb + k);
+                _mm_prefetch((const char *)(wa + k) + ahead, _MM_HINT_T0);
+                _mm_prefetch((const char *)(wb + k) + ahead, _MM_HINT_T0);
+#define STEP(i) { const FC_VEC x = FC_LOADZ(mk, r##i + k); \
+                  a##i = FC_FMA(va, x, a##i); b##i = FC_FMA(vb, x, b##i); }
+                FC_DOT_ROWS(STEP)
+#undef STEP
+            }
+            const FC_T ba = bias ? bias[co] : (FC_T)0;
+            const FC_T bb = bias && co + 1 < cout ? bias[co + 1] : (FC_T)0;
+#define OUT(i) if (n0 + i < nb) { \
+                   y[(n0 + i) * ldn + co * ldc] = FC_REDUCE(a##i) + ba; \
+                   if (co + 1 < cout) y[(n0 + i) * ldn + (co + 1) * ldc] = FC_REDUCE(b##i) + bb; }
+            FC_DOT_ROWS(OUT)
+#undef OUT
+        }
+    }
+}
+#undef FC_DOT_ROWS
+#endif
+
+/* y[n*ldn + co*ldc] = sum_k w[co*K + k] * rows[n*ldr + k] (+ bias[co]),
+ * n < nb, co < cout: each weight row read once for all nb rows. */
+static void FC_FN(fc_local_dots)(const FC_T *w, const FC_T *rows, int64_t ldr, int64_t nb,
+                                 int64_t K, int64_t cout, const FC_T *bias, FC_T *y,
+                                 int64_t ldn, int64_t ldc, int64_t ahead)
+{
+#if FC_HAVE_AVX512_KERNELS
+    if (fc_cpu_has_avx512()) {
+        FC_FN(fc_local_dots_avx512)(w, rows, ldr, nb, K, cout, bias, y, ldn, ldc, ahead);
+        return;
+    }
+#endif
+    (void)ahead;
+    for (int64_t co = 0; co < cout; ++co) {
+        const FC_T *restrict wr = w + co * K;
+        for (int64_t n = 0; n < nb; ++n) {
+            const FC_T *restrict r = rows + n * ldr;
+            FC_T s = 0;
+            for (int64_t k = 0; k < K; ++k) s += wr[k] * r[k];
+            y[n * ldn + co * ldc] = s + (bias ? bias[co] : (FC_T)0);
+        }
+    }
+}
+
+#undef FC_VL
+#undef FC_VEC
+#undef FC_MASK
 #undef FC_FN

@@ -247,12 +247,15 @@ def implicit_dw_ok(out_per_group):
     return out_per_group <= 32
 
 
-def pad_or_crop(a, pairs):
-    """Zero-pad (or crop, for negative entries) the spatial axes (2:) of ``a``."""
-    if all(lo == 0 and hi == 0 for lo, hi in pairs):
+def pad_or_crop(a, pairs, slack=0):
+    """Zero-pad (or crop, for negative entries) the spatial axes (2:) of ``a``.
+
+    With ``slack``, the result is a fresh array whose buffer extends that many
+    elements past its end (for kernels that read whole vectors)."""
+    if not slack and all(lo == 0 and hi == 0 for lo, hi in pairs):
         return np.ascontiguousarray(a)
     shape = a.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(a.shape[2:], pairs))
-    out = np.zeros(shape, a.dtype)
+    out = np.zeros(prod(shape) + slack, a.dtype)[:prod(shape)].reshape(shape)
     dst, src = [slice(None)] * 2, [slice(None)] * 2
     for n, (lo, hi) in zip(a.shape[2:], pairs):
         s0, d0 = max(-lo, 0), max(lo, 0)

@@ -39,6 +39,17 @@ cdef extern from "fastconv/local.h" nogil:
                                    int64_t R, int64_t ld, int64_t ncol, float *grid)
     void fc_from_position_rows_f64(const double *rows, const int64_t *order, int64_t nb,
                                    int64_t R, int64_t ld, int64_t ncol, double *grid)
+    void fc_local_gather_f32(const float *src, int64_t xs, int64_t nb, const int64_t *runs,
+                             int64_t j0, int64_t j1, int one_piece, float *rows, int64_t ldr)
+    void fc_local_gather_f64(const double *src, int64_t xs, int64_t nb, const int64_t *runs,
+                             int64_t j0, int64_t j1, int one_piece, double *rows,
+                             int64_t ldr)
+    void fc_local_dots_f32(const float *w, const float *rows, int64_t ldr, int64_t nb,
+                           int64_t K, int64_t cout, const float *bias, float *y, int64_t ldn,
+                           int64_t ldc, int64_t ahead)
+    void fc_local_dots_f64(const double *w, const double *rows, int64_t ldr, int64_t nb,
+                           int64_t K, int64_t cout, const double *bias, double *y,
+                           int64_t ldn, int64_t ldc, int64_t ahead)
 
 
 cdef inline void to_rows(const floating *grid, const int64_t *order, int64_t nb, int64_t R,
@@ -281,4 +292,100 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy, floating[::
                     p1 = p0 + d.block if p0 + d.block < d.P else d.P
                     run_block(GRAD_WEIGHT, &g, &d, xp, NULL, gyp, NULL, pp + it * wsize, p0,
                               p1, wk)
+        fc_thread_exit(tstate)
+
+
+cdef inline void gather(const floating *src, int64_t xs, int64_t nb, const int64_t *runs,
+                        int64_t j0, int64_t j1, int one_piece, floating *rows,
+                        int64_t ldr) noexcept nogil:
+    if floating is float:
+        fc_local_gather_f32(src, xs, nb, runs, j0, j1, one_piece, rows, ldr)
+    else:
+        fc_local_gather_f64(src, xs, nb, runs, j0, j1, one_piece, rows, ldr)
+
+
+cdef inline void dots(const floating *w, const floating *rows, int64_t ldr, int64_t nb,
+                      int64_t K, int64_t cout, const floating *bias, floating *y, int64_t ldn,
+                      int64_t ldc, int64_t ahead) noexcept nogil:
+    if floating is float:
+        fc_local_dots_f32(w, rows, ldr, nb, K, cout, bias, y, ldn, ldc, ahead)
+    else:
+        fc_local_dots_f64(w, rows, ldr, nb, K, cout, bias, y, ldn, ldc, ahead)
+
+
+# The weight streams from memory while the gather waits on cache: the gather
+# of the next position is cut into this many slices, one after each slice of
+# the current position's dot products, so that the two overlap.
+DEF SLICES = 8
+
+
+def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_piece, int64_t K,
+                   const int64_t[::1] bases, const int64_t[::1] wbases,
+                   const floating[::1] w, const floating[::1] bias, floating[::1] y,
+                   floating[::1] rows, int64_t ldr, int64_t N, int64_t Cout, int64_t xs,
+                   int64_t nb, int64_t ahead, int nthreads):
+    """y = tiled_conv(xp, w) (+ tied bias), one output position at a time.
+
+    ``xp``: the zero-padded input, ``xs`` elements per sample.  Position p's
+    patch (K elements) is given by ``runs`` (triples: offset from
+    ``xp[n*xs + bases[p]]``, length, offset in the patch; ``one_piece``: no
+    run longer than 16 bytes); its weight class
+    starts at ``w[wbases[p]]`` (C_out x K); ``rows``: two buffers of nb patch
+    rows per thread, ``ldr`` >= K + 16 bytes apart; ``ahead``: the weight
+    prefetch distance in bytes.  Every output is one dot product in a fixed
+    order: bitwise the same for any thread count (each thread takes a
+    contiguous range of positions)."""
+    cdef int64_t P = bases.shape[0]
+    cdef int64_t nrun = runs.shape[0] // 3
+    cdef int64_t per = 2 * nb * ldr
+
+    cdef const floating *xpp = &xp[0]
+    cdef const int64_t *rup = &runs[0]
+    cdef const int64_t *bp = &bases[0]
+    cdef const int64_t *wbp = &wbases[0]
+    cdef const floating *wp = &w[0]
+    cdef const floating *biasp = &bias[0] if bias.shape[0] > 0 else NULL
+    cdef const floating *bslice
+    cdef floating *yp = &y[0]
+    cdef floating *rp = &rows[0]
+    cdef floating *cur
+    cdef floating *nxt
+    cdef floating *tmp
+    cdef int64_t t, p, p0, p1, n0, m, s, c0, c1
+    cdef fc_tstate tstate
+    if ldr * <int64_t>sizeof(floating) < K * <int64_t>sizeof(floating) + 16 \
+            or rows.shape[0] < nthreads * per:
+        raise ValueError("forward_direct: patch rows too small")
+    with nogil, parallel(num_threads=nthreads):
+        tstate = fc_thread_enter()
+        for t in prange(nthreads, schedule="static", chunksize=1):
+            p0 = t * P // nthreads
+            p1 = (t + 1) * P // nthreads
+            cur = rp + t * per
+            nxt = cur + nb * ldr
+            if nb >= N and p0 < p1:  # one batch run: the next gather rides along
+                gather(xpp + bp[p0], xs, N, rup, 0, nrun, one_piece, cur, ldr)
+                for p in range(p0, p1):
+                    for s in range(SLICES):
+                        c0 = s * Cout // SLICES
+                        c1 = (s + 1) * Cout // SLICES
+                        bslice = biasp + c0 if biasp != NULL else NULL
+                        dots(wp + wbp[p] + c0 * K, cur, ldr, N, K, c1 - c0, bslice,
+                             yp + c0 * P + p, Cout * P, P, ahead)
+                        if p + 1 < p1:
+                            gather(xpp + bp[p + 1], xs, N, rup, s * nrun // SLICES,
+                                   (s + 1) * nrun // SLICES, one_piece, nxt, ldr)
+                    tmp = cur
+                    cur = nxt
+                    nxt = tmp
+            else:
+                for p in range(p0, p1):
+                    n0 = 0
+                    while n0 < N:
+                        m = nb if n0 + nb <= N else N - n0
+                        gather(xpp + n0 * xs + bp[p], xs, m, rup, 0, nrun, one_piece, cur,
+                               ldr)
+                        dots(wp + wbp[p], cur, ldr, m, K, Cout, biasp, yp + n0 * Cout * P + p,
+                             Cout * P, P, ahead)
+                        n0 = n0 + m
         fc_thread_exit(tstate)
