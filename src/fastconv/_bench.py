@@ -1015,12 +1015,16 @@ def _local_row_builder(face):
         wl = np.broadcast_to(w, (28, 28) + w.shape).copy()
         g = rng.standard_normal((n, 64, 28, 28)).astype(dtype)
         if face == "fwd":
-            # "w-read": one BLAS pass over the locally connected weight, the
-            # memory-bandwidth floor of local_conv (each weight is used N times)
-            flat, ones = wl.reshape(-1, wl[0, 0, 0].size), np.ones(wl[0, 0, 0].size, dtype)
+            # "w-read": one pass over the locally connected weight by as many
+            # threads, the memory-bandwidth floor of local_conv (each weight is
+            # used N times).  Not a BLAS call: OpenBLAS's threads spin on after
+            # it and would slow down the contender timed next.
+            from fastconv._ext import _runtime
+            words = wl.reshape(-1).view(np.uint64)
+            nthreads = fastconv.get_num_threads()
             return (lambda: fastconv.local_conv(x, wl, padding=1),
                     {"conv": lambda: fastconv.conv(x, w, padding=1),
-                     "w-read": lambda: flat @ ones})
+                     "w-read": lambda: _runtime.stream_read(words, nthreads)})
         if face == "dX":
             return (lambda: fastconv.local_conv_grad_input(g, wl, x.shape, padding=1),
                     {"conv": lambda: fastconv.conv_grad_input(g, w, x.shape, padding=1)})

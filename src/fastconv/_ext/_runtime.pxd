@@ -1,3 +1,5 @@
+from libc.stdint cimport int64_t, uint64_t
+
 cdef extern from "fastconv/runtime.h" nogil:
     int fc_thread_num()
     int fc_max_threads()
@@ -6,6 +8,7 @@ cdef extern from "fastconv/runtime.h" nogil:
     unsigned int fc_fp_enter()
     void fc_fp_exit(unsigned int saved)
     const char *fc_compiler()
+    uint64_t fc_or_words(const uint64_t *w, int64_t n)
 
     enum: FC_MAX_BLAS
     ctypedef struct fc_tstate:
