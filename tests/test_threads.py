@@ -104,3 +104,14 @@ def test_results_under_any_thread_control_match_the_reference():
     np.testing.assert_allclose(outs[0], ref, rtol=1e-10, atol=1e-10)
     for o in outs[1:]:
         assert np.array_equal(o, outs[0])
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 4099])
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_stream_read_probe_reads_every_word(n, nthreads):
+    """The bench's bandwidth probe: the OR of all words, whatever the split."""
+    rng = np.random.default_rng(n)
+    words = np.zeros(n, np.uint64)
+    if n:
+        words[rng.integers(0, n, 3)] = 1 << rng.integers(0, 64, 3, dtype=np.uint64)
+    assert _runtime.stream_read(words, nthreads) == np.bitwise_or.reduce(words)
