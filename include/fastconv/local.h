@@ -7,8 +7,11 @@
  * sample: C_in*K rows x positions), then re-laid out as one row per
  * (position, sample), positions grouped by class, so every class is one GEMM
  * over all of its positions and samples:  Y_class = W_class @ rows_class^T.
+ * The forward of a layer whose classes are not shared has its own kernels
+ * (a gather of each position's patches, then dot products that read the
+ * position's weights once).
  *
- * Dtype variants of the re-layouts are generated from local_impl.h.
+ * Dtype variants of the re-layouts and kernels are generated from local_impl.h.
  */
 #ifndef FASTCONV_LOCAL_H
 #define FASTCONV_LOCAL_H

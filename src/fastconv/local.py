@@ -5,7 +5,10 @@
 ``T = S_out`` (every output position has its own kernel); ``T = (1, ..., 1)``
 is :func:`fastconv.conv` without groups.  The geometry is a ``ConvGeometry``,
 the argument policy that of :mod:`fastconv.conv`, and the engine
-(``_ext/_local.pyx``) packs patches with the conv engine's fc_im2col.
+(``_ext/_local.pyx``) packs patches with the conv engine's fc_im2col, one
+GEMM per weight class -- except the forward of unshared layers (every class
+used once), which streams each position's weights once past its gathered
+patches (``forward_direct``).
 """
 
 from __future__ import annotations
