@@ -71,13 +71,13 @@ def _kw(case):
 
 @contextlib.contextmanager
 def forward_engine(direct):
-    """The forward of unshared layers on the direct kernels (the default) or on GEMM."""
-    saved = fastconv.local._DIRECT_FORWARD
-    fastconv.local._DIRECT_FORWARD = direct
+    """Unshared layers on the direct kernels (the default) or on GEMM."""
+    saved = fastconv.local._DIRECT
+    fastconv.local._DIRECT = direct
     try:
         yield
     finally:
-        fastconv.local._DIRECT_FORWARD = saved
+        fastconv.local._DIRECT = saved
 
 
 @pytest.mark.parametrize("direct", [True, False])
@@ -293,17 +293,24 @@ def test_wide_patches_split_the_batch(rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch", [1, 7, 8, 11])
 @pytest.mark.parametrize("kernel, dilation", [((3, 3), 1), ((5, 2), 1), ((3, 3), 2)])
-def test_direct_forward_tiles_runs_and_threads(dtype, batch, kernel, dilation, rng):
-    """The direct forward of local_conv: batches around its 8-row register
-    tile, kernel rows that fit one 16-byte piece or not (5 taps; dilation:
-    runs of one), C_out odd (its weight rows go in pairs), bias, and the same
-    bits for one or two threads."""
+def test_direct_kernels_tiles_runs_and_threads(dtype, batch, kernel, dilation, rng):
+    """The direct forward and weight gradient of local_conv: batches around
+    the 8-row register tile, kernel rows that fit one 16-byte piece or not
+    (5 taps; dilation: runs of one), C_out odd (the forward pairs weight
+    rows), C_in*K = 144 and 80 (partial four-vector blocks of the gradient),
+    bias, and the same bits for one or two threads."""
     # from batch 7 on, enough work for fastconv.local to use both threads
     x = rng.standard_normal((batch, 16, 20, 19)).astype(dtype)
     out = tuple(n - dilation * (k - 1) + 2 for n, k in zip((20, 19), kernel))
     w = rng.standard_normal(out + (9, 16) + kernel).astype(dtype)
     b = rng.standard_normal(9).astype(dtype)
+    g = rng.standard_normal((batch, 9) + out).astype(dtype)
     kw = dict(padding=1, dilation=dilation)
     y = fastconv.local_conv(x, w, b, workers=1, **kw)
     ref.assert_close(y, ref.tiled_conv(x, w, b, **kw), dtype=dtype, what="forward")
     np.testing.assert_array_equal(fastconv.local_conv(x, w, b, workers=2, **kw), y)
+    gw = fastconv.local_conv_grad_weight(x, g, w.shape, workers=1, **kw)
+    ref.assert_close(gw, ref.tiled_conv_grad_weight(x, g, w.shape, **kw), dtype=dtype,
+                     what="grad_weight")
+    np.testing.assert_array_equal(
+        fastconv.local_conv_grad_weight(x, g, w.shape, workers=2, **kw), gw)

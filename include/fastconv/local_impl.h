@@ -144,6 +144,63 @@ static void FC_FN(fc_local_dots)(const FC_T *w, const FC_T *rows, int64_t ldr, i
     }
 }
 
+/* -- direct weight gradient of locally connected layers ---------------------
+ * gw[co*K + k] (+)= sum_{n < nb} g[n*cout + co] * rows[n*ldr + k]: a
+ * position's gradient rows, each written once, from its patches (rows, in
+ * cache) and its output gradients g (nb x cout, gathered by the caller). */
+#if FC_HAVE_AVX512_KERNELS
+__attribute__((target("avx512f")))
+static void FC_FN(fc_local_outer_avx512)(const FC_T *g, const FC_T *rows, int64_t ldr,
+                                         int64_t nb, int64_t K, int64_t cout, int accumulate,
+                                         FC_T *gw)
+{
+    for (int64_t co = 0; co < cout; ++co) {
+        FC_T *wr = gw + co * K;
+        /* four vectors of the row at a time: four independent sums over n */
+        for (int64_t k = 0; k < K; k += 4 * FC_VL) {
+#define LANES(X) X(0) X(1) X(2) X(3)
+#define DECL(i) const int64_t n##i = K - k - i * FC_VL; \
+                const FC_MASK m##i = n##i > 0 ? FC_LANE_MASK(n##i) : (FC_MASK)0; \
+                FC_VEC c##i = accumulate ? FC_LOADZ(m##i, wr + k + i * FC_VL) : FC_ZERO();
+            LANES(DECL)
+#undef DECL
+            for (int64_t n = 0; n < nb; ++n) {
+                const FC_VEC gn = FC_BCAST(g + n * cout + co);
+                const FC_T *rn = rows + n * ldr + k;
+#define STEP(i) c##i = FC_FMA(gn, FC_LOADZ(m##i, rn + i * FC_VL), c##i);
+                LANES(STEP)
+#undef STEP
+            }
+#define OUT(i) FC_STOREM(wr + k + i * FC_VL, m##i, c##i);
+            LANES(OUT)
+#undef OUT
+#undef LANES
+        }
+    }
+}
+#endif
+
+static void FC_FN(fc_local_outer)(const FC_T *g, const FC_T *rows, int64_t ldr, int64_t nb,
+                                  int64_t K, int64_t cout, int accumulate, FC_T *gw)
+{
+#if FC_HAVE_AVX512_KERNELS
+    if (fc_cpu_has_avx512()) {
+        FC_FN(fc_local_outer_avx512)(g, rows, ldr, nb, K, cout, accumulate, gw);
+        return;
+    }
+#endif
+    for (int64_t co = 0; co < cout; ++co) {
+        FC_T *restrict wr = gw + co * K;
+        if (!accumulate)
+            for (int64_t k = 0; k < K; ++k) wr[k] = 0;
+        for (int64_t n = 0; n < nb; ++n) {
+            const FC_T gn = g[n * cout + co];
+            const FC_T *restrict r = rows + n * ldr;
+            for (int64_t k = 0; k < K; ++k) wr[k] += gn * r[k];
+        }
+    }
+}
+
 #undef FC_VL
 #undef FC_VEC
 #undef FC_MASK

@@ -189,7 +189,7 @@ def _forward(pb, x_cf, w, tied, untied):
         return y
     if g.in_channels == 0:
         y[...] = 0 if tied is None else tied.reshape((-1,) + (1,) * g.ndim)
-    elif _direct_forward(pb):
+    elif _direct(pb):
         _forward_direct(pb, x_cf, w, tied, y)
     else:
         plan = pb.plan()
@@ -210,14 +210,15 @@ _DIRECT_ROWS_BYTES = 64 * 1024
 # hardware prefetchers stop at every 4 KiB page (measured on 3x3 64->64 at
 # 28^2, N=8: 9.7 ms without, 5.3-5.9 ms at 4-8 KiB, slower beyond).
 _DIRECT_PREFETCH = 4096
-# Tests set this False to run the forward of unshared layers on GEMM as well.
-_DIRECT_FORWARD = True
+# Tests set this False to run unshared layers on GEMM as well.
+_DIRECT = True
 
 
-def _direct_forward(pb):
-    """Unshared classes (local_conv, or T >= S_out): the direct forward, which
-    reads each position's weights once (GEMM would pack them first)."""
-    return _DIRECT_FORWARD and all(t >= o for t, o in zip(pb.tiles, pb.geom.out_spatial))
+def _direct(pb):
+    """Unshared classes (local_conv, or T >= S_out): the forward and the weight
+    gradient run direct kernels that read or write each position's weights
+    once (GEMM would pack them first, or write them through a re-layout)."""
+    return _DIRECT and all(t >= o for t, o in zip(pb.tiles, pb.geom.out_spatial))
 
 
 @lru_cache(maxsize=64)
@@ -241,9 +242,11 @@ def _gather_row(k, itemsize):
     return -(-(k + 16 // itemsize) // line) * line
 
 
-def _forward_direct(pb, x_cf, w, tied, y):
+def _direct_setup(pb, x_cf):
+    """What forward_direct and grad_weight_direct share: the padded input (with
+    16 bytes of slack for the gather's pieces, local_impl.h), the patch runs,
+    each position's input base and weight class, rows per batch run, threads."""
     g = pb.geom
-    # slack: the gather moves 16-byte pieces (local_impl.h)
     xp = pad_or_crop(_engine_input(g, x_cf, pb.compute), g.implicit_pad, slack=4)
     out = g.out_spatial
     koffs, rowbase = _offset_tables(xp.shape[2:], out, g.kernel, g.dilation, g.stride,
@@ -251,20 +254,31 @@ def _forward_direct(pb, x_cf, w, tied, y):
     k = koffs.size
     bases = (rowbase[:, None] + np.arange(out[-1]) * g.stride[-1]).reshape(-1)
     classes = np.ravel_multi_index(tuple(np.indices(out).reshape(len(out), -1)), pb.tiles)
-    wbases = classes.astype(np.int64) * (g.out_channels * k)
     itemsize = np.dtype(pb.compute).itemsize
-    nb = max(1, min(pb.batch, _DIRECT_ROWS_BYTES // (k * itemsize)))
-    work = pb.batch * g.out_channels * bases.size * k
-    threads = 1 if work < SERIAL_WORK else pb.threads
-    ldr = _gather_row(k, itemsize)
     runs = _offset_runs(koffs)
-    one_piece = runs[1::3].max() * itemsize <= 16
-    _local.forward_direct(_flat(xp), runs, one_piece, k,
-                          np.ascontiguousarray(bases, np.int64), wbases,
-                          _flat(np.ascontiguousarray(w, pb.compute)),
-                          np.empty(0, pb.compute) if tied is None else tied, _flat(y),
-                          np.empty(threads * 2 * nb * ldr, pb.compute), ldr, pb.batch,
-                          g.out_channels, prod(xp.shape[1:]), nb, _DIRECT_PREFETCH, threads)
+    work = pb.batch * g.out_channels * bases.size * k
+    return dict(xp=_flat(xp), runs=runs, one_piece=runs[1::3].max() * itemsize <= 16, K=k,
+                bases=np.ascontiguousarray(bases, np.int64),
+                wbases=classes.astype(np.int64) * (g.out_channels * k),
+                ldr=_gather_row(k, itemsize), N=pb.batch, Cout=g.out_channels,
+                xs=prod(xp.shape[1:]),
+                nb=max(1, min(pb.batch, _DIRECT_ROWS_BYTES // (k * itemsize))),
+                nthreads=1 if work < SERIAL_WORK else pb.threads)
+
+
+def _forward_direct(pb, x_cf, w, tied, y):
+    a = _direct_setup(pb, x_cf)
+    rows = np.empty(a["nthreads"] * 2 * a["nb"] * a["ldr"], pb.compute)
+    _local.forward_direct(w=_flat(np.ascontiguousarray(w, pb.compute)),
+                          bias=np.empty(0, pb.compute) if tied is None else tied,
+                          y=_flat(y), rows=rows, ahead=_DIRECT_PREFETCH, **a)
+
+
+def _grad_weight_direct(pb, x_cf, gy_cf, gw):
+    a = _direct_setup(pb, x_cf)
+    rows = np.empty(a["nthreads"] * a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
+    _local.grad_weight_direct(gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)), gw=_flat(gw),
+                              rows=rows, **a)
 
 
 def _grad_input(pb, gy_cf, w):
@@ -286,7 +300,9 @@ def _grad_weight(pb, x_cf, gy_cf):
     # T = S_out): no zeroing pass over a weight as large as the locally connected one
     every_class_used = pb.tiles == pb.geom.out_spatial and gy_cf.size
     gw = (np.empty if every_class_used else np.zeros)(pb.weight_shape, pb.compute)
-    if gy_cf.size and gw.size:
+    if gy_cf.size and gw.size and _direct(pb):
+        _grad_weight_direct(pb, x_cf, gy_cf, gw)
+    elif gy_cf.size and gw.size:
         plan = pb.plan()
         partial = np.empty(plan.buckets * gw.size if plan.buckets > 1 else 0, pb.compute)
         with _threads.blas_in_workers(_local):

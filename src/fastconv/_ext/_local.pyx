@@ -44,6 +44,10 @@ cdef extern from "fastconv/local.h" nogil:
     void fc_local_gather_f64(const double *src, int64_t xs, int64_t nb, const int64_t *runs,
                              int64_t j0, int64_t j1, int one_piece, double *rows,
                              int64_t ldr)
+    void fc_local_outer_f32(const float *g, const float *rows, int64_t ldr, int64_t nb,
+                            int64_t K, int64_t cout, int accumulate, float *gw)
+    void fc_local_outer_f64(const double *g, const double *rows, int64_t ldr, int64_t nb,
+                            int64_t K, int64_t cout, int accumulate, double *gw)
     void fc_local_dots_f32(const float *w, const float *rows, int64_t ldr, int64_t nb,
                            int64_t K, int64_t cout, const float *bias, float *y, int64_t ldn,
                            int64_t ldc, int64_t ahead)
@@ -388,4 +392,54 @@ def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_pie
                         dots(wp + wbp[p], cur, ldr, m, K, Cout, biasp, yp + n0 * Cout * P + p,
                              Cout * P, P, ahead)
                         n0 = n0 + m
+        fc_thread_exit(tstate)
+
+
+def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_piece,
+                       int64_t K, const int64_t[::1] bases, const int64_t[::1] wbases,
+                       const floating[::1] gy, floating[::1] gw, floating[::1] rows,
+                       int64_t ldr, int64_t N, int64_t Cout, int64_t xs, int64_t nb,
+                       int nthreads):
+    """gw = the weight gradient of an unshared tiled_conv, one position at a time.
+
+    The arguments are those of ``forward_direct``; ``gy`` is the output
+    gradient (N, C_out, P), ``rows`` holds nb patch rows and nb*C_out output
+    gradients per thread.  Each position's class of gw is written once (its
+    batch runs accumulate in order): bitwise the same for any thread count."""
+    cdef int64_t P = bases.shape[0]
+    cdef int64_t per = nb * ldr + nb * Cout
+    cdef const floating *xpp = &xp[0]
+    cdef const int64_t *rup = &runs[0]
+    cdef const int64_t *bp = &bases[0]
+    cdef const int64_t *wbp = &wbases[0]
+    cdef const floating *gyp = &gy[0]
+    cdef floating *gwp = &gw[0]
+    cdef floating *rp = &rows[0]
+    cdef floating *buf
+    cdef floating *gcol
+    cdef int64_t t, p, p0, p1, n0, m, n, co, nrun = runs.shape[0] // 3
+    cdef fc_tstate tstate
+    if ldr * <int64_t>sizeof(floating) < K * <int64_t>sizeof(floating) + 16 \
+            or rows.shape[0] < nthreads * per:
+        raise ValueError("grad_weight_direct: patch rows too small")
+    with nogil, parallel(num_threads=nthreads):
+        tstate = fc_thread_enter()
+        for t in prange(nthreads, schedule="static", chunksize=1):
+            p0 = t * P // nthreads
+            p1 = (t + 1) * P // nthreads
+            buf = rp + t * per
+            gcol = buf + nb * ldr
+            for p in range(p0, p1):
+                n0 = 0
+                while n0 < N:
+                    m = nb if n0 + nb <= N else N - n0
+                    gather(xpp + n0 * xs + bp[p], xs, m, rup, 0, nrun, one_piece, buf, ldr)
+                    for n in range(m):
+                        for co in range(Cout):
+                            gcol[n * Cout + co] = gyp[((n0 + n) * Cout + co) * P + p]
+                    if floating is float:
+                        fc_local_outer_f32(gcol, buf, ldr, m, K, Cout, n0 > 0, gwp + wbp[p])
+                    else:
+                        fc_local_outer_f64(gcol, buf, ldr, m, K, Cout, n0 > 0, gwp + wbp[p])
+                    n0 = n0 + m
         fc_thread_exit(tstate)
