@@ -110,3 +110,23 @@ def test_pad_or_crop_is_a_zero_pad_and_a_crop():
     assert np.array_equal(cropped, a[..., 1:3])
     mixed = _engine.pad_or_crop(a, [(-2, 1)])
     assert np.array_equal(mixed[..., :3], a[..., 2:]) and not mixed[..., 3:].any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pairs", [
+    ((4, 32, 5000), ((3, 1),)),
+    ((8, 16, 56, 57), ((1, 2), (0, 3))),
+    ((2, 16, 20, 21, 22), ((1, 1), (2, 0), (0, 2))),
+    ((3, 8, 90, 91), ((-2, 1), (1, -1))),  # a crop: the serial path
+])
+def test_pad_or_crop_on_threads_matches_numpy(dtype, shape, pairs, rng):
+    """The zero padding the implicit engine reads, copied on two threads
+    (arrays of 1 MiB and more), equals numpy's, slack included."""
+    a = rng.standard_normal(shape).astype(dtype)
+    want = np.pad(a[(slice(None),) * 2 + tuple(slice(max(-lo, 0), n - max(-hi, 0))
+                                               for n, (lo, hi) in zip(shape[2:], pairs))],
+                  ((0, 0), (0, 0)) + tuple((max(lo, 0), max(hi, 0)) for lo, hi in pairs))
+    for threads in (1, 2):
+        got = _engine.pad_or_crop(a, pairs, slack=4, threads=threads)
+        assert np.array_equal(got, want)
+        assert got.base.size == got.size + 4 and not got.base[got.size:].any()

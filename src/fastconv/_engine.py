@@ -247,15 +247,42 @@ def implicit_dw_ok(out_per_group):
     return out_per_group <= 32
 
 
-def pad_or_crop(a, pairs, slack=0):
+# Paddings of at least this many bytes copy on the plan's threads.
+PAD_PARALLEL_BYTES = 1 << 20
+
+
+@lru_cache(maxsize=64)
+def _pad_row_offsets(shape, padded, pairs):
+    """Where each last-axis row of an array of ``shape`` starts in the zero
+    padding of shape ``padded`` (pad ``pairs`` on the spatial axes 2:)."""
+    lows = (0, 0) + tuple(lo for lo, _ in pairs)
+    strides = np.cumprod((1,) + padded[:0:-1])[::-1]
+    offsets = np.zeros(shape[:-1], np.int64)
+    for ax, n in enumerate(shape[:-1]):
+        grid = (np.arange(n, dtype=np.int64) + lows[ax]) * strides[ax]
+        offsets += grid.reshape((-1,) + (1,) * (len(shape) - 2 - ax))
+    offsets = offsets.reshape(-1) + lows[-1]
+    offsets.flags.writeable = False  # shared through the cache
+    return offsets
+
+
+def pad_or_crop(a, pairs, slack=0, threads=1):
     """Zero-pad (or crop, for negative entries) the spatial axes (2:) of ``a``.
 
     With ``slack``, the result is a fresh array whose buffer extends that many
-    elements past its end (for kernels that read whole vectors)."""
+    elements past its end (for kernels that read whole vectors).  A large
+    padding copies on ``threads`` threads."""
+    pairs = tuple((int(lo), int(hi)) for lo, hi in pairs)
     if not slack and all(lo == 0 and hi == 0 for lo, hi in pairs):
         return np.ascontiguousarray(a)
     shape = a.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(a.shape[2:], pairs))
-    out = np.zeros(prod(shape) + slack, a.dtype)[:prod(shape)].reshape(shape)
+    flat = np.zeros(prod(shape) + slack, a.dtype)
+    out = flat[:prod(shape)].reshape(shape)
+    if (threads > 1 and a.nbytes >= PAD_PARALLEL_BYTES and a.dtype.char in "fd"
+            and all(lo >= 0 and hi >= 0 for lo, hi in pairs)):
+        _conv.copy_rows(np.ascontiguousarray(a).reshape(-1), flat,
+                        _pad_row_offsets(a.shape, shape, pairs), a.shape[-1], threads)
+        return out
     dst, src = [slice(None)] * 2, [slice(None)] * 2
     for n, (lo, hi) in zip(a.shape[2:], pairs):
         s0, d0 = max(-lo, 0), max(lo, 0)
@@ -315,7 +342,8 @@ def _implicit_run(xp, w, bias, y, kernel, dilation, stride, groups, threads):
 
 def implicit_forward(plan, x, w, bias, y):
     """Forward by implicit GEMM (plan.implicit); x is the engine's input."""
-    xp = pad_or_crop(x, [(lo, _hi(plan, j)) for j, lo in enumerate(plan.pad_lo)])
+    xp = pad_or_crop(x, [(lo, _hi(plan, j)) for j, lo in enumerate(plan.pad_lo)],
+                     threads=plan.threads)
     return _implicit_run(xp, w, bias, y, plan.kernel, plan.dilation, plan.stride,
                          plan.groups, plan.threads)
 
@@ -334,7 +362,7 @@ def implicit_grad_input(plan, gy, w, gx):
     # gx[i] = sum_t w[t] gy[i + lo - t*dl]: pad dl*(k-1) - lo below, in - out + lo above
     pairs = [(dl * (k - 1) - lo, plan.in_spatial[j] + lo - plan.out_spatial[j])
              for j, (k, dl, lo) in enumerate(zip(plan.kernel, plan.dilation, plan.pad_lo))]
-    gyp = pad_or_crop(gy, pairs)
+    gyp = pad_or_crop(gy, pairs, threads=plan.threads)
     flip = (slice(None), slice(None)) + (slice(None, None, -1),) * len(plan.kernel)
     wt = w.reshape((g, cog, cg) + plan.kernel).swapaxes(1, 2).reshape((c, cog) + plan.kernel)
     wt = np.ascontiguousarray(wt[flip])
@@ -351,7 +379,8 @@ IMPLICIT_DW_K_PER_ITEM = 96
 def implicit_grad_weight(plan, x, gy, gw):
     """grad_weight by the implicit tile (stride 1 on the last axis), reduced over
     a fixed number of buckets in a fixed order."""
-    xp = pad_or_crop(x, [(lo, _hi(plan, j)) for j, lo in enumerate(plan.pad_lo)])
+    xp = pad_or_crop(x, [(lo, _hi(plan, j)) for j, lo in enumerate(plan.pad_lo)],
+                     threads=plan.threads)
     cg = plan.in_channels // plan.groups
     koffs, rowbase = _offset_tables(xp.shape[2:], plan.out_spatial, plan.kernel, plan.dilation,
                                     plan.stride, cg)

@@ -247,7 +247,8 @@ def _direct_setup(pb, x_cf):
     16 bytes of slack for the gather's pieces, local_impl.h), the patch runs,
     each position's input base and weight class, rows per batch run, threads."""
     g = pb.geom
-    xp = pad_or_crop(_engine_input(g, x_cf, pb.compute), g.implicit_pad, slack=4)
+    xp = pad_or_crop(_engine_input(g, x_cf, pb.compute), g.implicit_pad, slack=4,
+                     threads=pb.threads)
     out = g.out_spatial
     koffs, rowbase = _offset_tables(xp.shape[2:], out, g.kernel, g.dilation, g.stride,
                                     g.in_channels)

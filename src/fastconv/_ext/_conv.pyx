@@ -12,7 +12,7 @@ threads, so every face gives bitwise the same result whatever ``workers`` is.
 
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t, uintptr_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from fastconv._ext._blas cimport floating, gemm
 from fastconv._ext._pack cimport add_bias, col2im, im2col
@@ -222,3 +222,18 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
                 for b in range(1, B):
                     s = s + pp[b * wsize + i]
                 gwp[i] = s
+
+
+def copy_rows(const floating[::1] src, floating[::1] dst, const int64_t[::1] dst_off,
+              int64_t length, int nthreads):
+    """dst[dst_off[r]:][:length] = src[r*length:][:length] for every row r, on
+    nthreads threads: the interior copy of a zero padding (``pad_or_crop``),
+    whose fresh pages then also fault in on every thread."""
+    cdef int64_t r, R = dst_off.shape[0]
+    if R * length > src.shape[0]:
+        raise ValueError("copy_rows: src too short")
+    if R == 0 or length == 0:
+        return
+    with nogil:
+        for r in prange(R, num_threads=nthreads, schedule="static"):
+            memcpy(&dst[dst_off[r]], &src[r * length], length * sizeof(floating))
