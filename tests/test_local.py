@@ -294,8 +294,8 @@ def test_wide_patches_split_the_batch(rng):
 @pytest.mark.parametrize("batch", [1, 7, 8, 11])
 @pytest.mark.parametrize("kernel, dilation", [((3, 3), 1), ((5, 2), 1), ((3, 3), 2)])
 def test_direct_kernels_tiles_runs_and_threads(dtype, batch, kernel, dilation, rng):
-    """The direct forward and weight gradient of local_conv: batches around
-    the 8-row register tile, kernel rows that fit one 16-byte piece or not
+    """The direct kernels of local_conv's three faces: batches around the
+    8-row register tiles, kernel rows that fit one 16-byte piece or not
     (5 taps; dilation: runs of one), C_out odd (the forward pairs weight
     rows), C_in*K = 144 and 80 (partial four-vector blocks of the gradient),
     bias, and the same bits for one or two threads."""
@@ -309,6 +309,11 @@ def test_direct_kernels_tiles_runs_and_threads(dtype, batch, kernel, dilation, r
     y = fastconv.local_conv(x, w, b, workers=1, **kw)
     ref.assert_close(y, ref.tiled_conv(x, w, b, **kw), dtype=dtype, what="forward")
     np.testing.assert_array_equal(fastconv.local_conv(x, w, b, workers=2, **kw), y)
+    gx = fastconv.local_conv_grad_input(g, w, x.shape, workers=1, **kw)
+    ref.assert_close(gx, ref.tiled_conv_grad_input(g, w, x.shape, **kw), dtype=dtype,
+                     what="grad_input")
+    np.testing.assert_array_equal(
+        fastconv.local_conv_grad_input(g, w, x.shape, workers=2, **kw), gx)
     gw = fastconv.local_conv_grad_weight(x, g, w.shape, workers=1, **kw)
     ref.assert_close(gw, ref.tiled_conv_grad_weight(x, g, w.shape, **kw), dtype=dtype,
                      what="grad_weight")

@@ -149,6 +149,103 @@ static void FC_FN(fc_local_dots)(const FC_T *w, const FC_T *rows, int64_t ldr, i
     }
 }
 
+/* -- direct input gradient of locally connected layers ----------------------
+ * rows[n*ldr + k] = sum_co g[n*cout + co] * w[co*K + k], n < nb: a position's
+ * patch gradients from its output gradients g (nb x cout, gathered by the
+ * caller) and its weights, each weight row read once; fc_local_scatter then
+ * adds them into the (padded) input gradient. */
+#if FC_HAVE_AVX512_KERNELS
+#define FC_COMB_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+/* prefetch distances (bytes) along each weight row, into L1 and into L2 */
+#define FC_COMB_NEAR 512
+#define FC_COMB_FAR 4096
+
+/* Two vectors of k by 8 rows of n in registers, summed over a block of 8
+ * weight rows at a time: the block's rows (contiguous) stream by as 8
+ * sequential runs, and the partial sums visit rows[] once per block. */
+__attribute__((target("avx512f")))
+static void FC_FN(fc_local_combine_avx512)(const FC_T *g, const FC_T *w, int64_t nb, int64_t K,
+                                           int64_t cout, FC_T *rows, int64_t ldr)
+{
+    for (int64_t n0 = 0; n0 < nb; n0 += 8) {
+        /* rows past nb repeat the last one: a fixed register tile, results dropped */
+#define PTR(i) const int64_t row##i = n0 + i < nb ? n0 + i : nb - 1; \
+               const FC_T *g##i = g + row##i * cout; FC_T *r##i = rows + row##i * ldr;
+        FC_COMB_ROWS(PTR)
+#undef PTR
+        for (int64_t c0 = 0; c0 < cout; c0 += 8) {
+            const int64_t c1 = c0 + 8 < cout ? c0 + 8 : cout;
+            for (int64_t k = 0; k < K; k += 2 * FC_VL) {
+                const int64_t left = K - k - FC_VL;
+                const FC_MASK m0 = FC_LANE_MASK(K - k);
+                const FC_MASK m1 = left > 0 ? FC_LANE_MASK(left) : (FC_MASK)0;
+#define DECL(i) FC_VEC a##i = c0 ? FC_LOADZ(m0, r##i + k) : FC_ZERO(); \
+                FC_VEC b##i = c0 ? FC_LOADZ(m1, r##i + k + FC_VL) : FC_ZERO();
+                FC_COMB_ROWS(DECL)
+#undef DECL
+                for (int64_t co = c0; co < c1; ++co) {
+                    const FC_T *wk = w + co * K + k;
+                    const FC_VEC w0 = FC_LOADZ(m0, wk);
+                    const FC_VEC w1 = FC_LOADZ(m1, wk + FC_VL);
+                    /* 8 streams at once, too many for the hardware prefetchers */
+                    _mm_prefetch((const char *)wk + FC_COMB_NEAR, _MM_HINT_T0);
+                    _mm_prefetch((const char *)wk + FC_COMB_NEAR + 64, _MM_HINT_T0);
+                    _mm_prefetch((const char *)wk + FC_COMB_FAR, _MM_HINT_T1);
+                    _mm_prefetch((const char *)wk + FC_COMB_FAR + 64, _MM_HINT_T1);
+#define STEP(i) { const FC_VEC gi = FC_BCAST(g##i + co); \
+                  a##i = FC_FMA(gi, w0, a##i); b##i = FC_FMA(gi, w1, b##i); }
+                    FC_COMB_ROWS(STEP)
+#undef STEP
+                }
+#define OUT(i) if (n0 + i < nb) { FC_STOREM(r##i + k, m0, a##i); \
+                                  FC_STOREM(r##i + k + FC_VL, m1, b##i); }
+                FC_COMB_ROWS(OUT)
+#undef OUT
+            }
+        }
+    }
+}
+#undef FC_COMB_ROWS
+#undef FC_COMB_NEAR
+#undef FC_COMB_FAR
+#endif
+
+static void FC_FN(fc_local_combine)(const FC_T *g, const FC_T *w, int64_t nb, int64_t K,
+                                    int64_t cout, FC_T *rows, int64_t ldr)
+{
+#if FC_HAVE_AVX512_KERNELS
+    if (fc_cpu_has_avx512()) {
+        FC_FN(fc_local_combine_avx512)(g, w, nb, K, cout, rows, ldr);
+        return;
+    }
+#endif
+    for (int64_t n = 0; n < nb; ++n) {
+        FC_T *restrict r = rows + n * ldr;
+        for (int64_t k = 0; k < K; ++k) r[k] = 0;
+        for (int64_t co = 0; co < cout; ++co) {
+            const FC_T gn = g[n * cout + co];
+            const FC_T *restrict wr = w + co * K;
+            for (int64_t k = 0; k < K; ++k) r[k] += gn * wr[k];
+        }
+    }
+}
+
+/* dst[n*xs + koffs[k]] += rows[n*ldr + k] for n < nb, koffs as the runs of
+ * fc_local_gather (the inverse of that gather, accumulated). */
+static void FC_FN(fc_local_scatter)(const FC_T *rows, int64_t ldr, int64_t nb,
+                                    const int64_t *runs, int64_t nrun, FC_T *dst, int64_t xs)
+{
+    for (int64_t n = 0; n < nb; ++n) {
+        FC_T *d = dst + n * xs;
+        const FC_T *r = rows + n * ldr;
+        for (int64_t j = 0; j < nrun; ++j) {
+            FC_T *restrict dj = d + runs[3 * j];
+            const FC_T *restrict rj = r + runs[3 * j + 2];
+            for (int64_t i = 0; i < runs[3 * j + 1]; ++i) dj[i] += rj[i];
+        }
+    }
+}
+
 /* -- direct weight gradient of locally connected layers ---------------------
  * gw[co*K + k] (+)= sum_{n < nb} g[n*cout + co] * rows[n*ldr + k]: a
  * position's gradient rows, each written once, from its patches (rows, in

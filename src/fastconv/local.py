@@ -215,9 +215,9 @@ _DIRECT = True
 
 
 def _direct(pb):
-    """Unshared classes (local_conv, or T >= S_out): the forward and the weight
-    gradient run direct kernels that read or write each position's weights
-    once (GEMM would pack them first, or write them through a re-layout)."""
+    """Unshared classes (local_conv, or T >= S_out): the three faces run direct
+    kernels that read or write each position's weights once (GEMM would pack
+    them first, or write them through a re-layout)."""
     return _DIRECT and all(t >= o for t, o in zip(pb.tiles, pb.geom.out_spatial))
 
 
@@ -242,50 +242,89 @@ def _gather_row(k, itemsize):
     return -(-(k + 16 // itemsize) // line) * line
 
 
-def _direct_setup(pb, x_cf):
-    """What forward_direct and grad_weight_direct share: the padded input (with
-    16 bytes of slack for the gather's pieces, local_impl.h), the patch runs,
+def _direct_padded_spatial(g):
+    """The spatial shape the direct kernels read: the engine's input with its
+    implicit zero padding."""
+    return tuple(n + lo + hi for n, (lo, hi) in zip(g.padded_spatial, g.implicit_pad))
+
+
+def _direct_setup(pb):
+    """What the direct kernels share: the patch runs over the padded input,
     each position's input base and weight class, rows per batch run, threads."""
     g = pb.geom
-    xp = pad_or_crop(_engine_input(g, x_cf, pb.compute), g.implicit_pad, slack=4,
-                     threads=pb.threads)
+    spatial = _direct_padded_spatial(g)
     out = g.out_spatial
-    koffs, rowbase = _offset_tables(xp.shape[2:], out, g.kernel, g.dilation, g.stride,
+    koffs, rowbase = _offset_tables(spatial, out, g.kernel, g.dilation, g.stride,
                                     g.in_channels)
     k = koffs.size
     bases = (rowbase[:, None] + np.arange(out[-1]) * g.stride[-1]).reshape(-1)
     classes = np.ravel_multi_index(tuple(np.indices(out).reshape(len(out), -1)), pb.tiles)
     itemsize = np.dtype(pb.compute).itemsize
-    runs = _offset_runs(koffs)
     work = pb.batch * g.out_channels * bases.size * k
-    return dict(xp=_flat(xp), runs=runs, one_piece=runs[1::3].max() * itemsize <= 16, K=k,
-                bases=np.ascontiguousarray(bases, np.int64),
+    return dict(runs=_offset_runs(koffs), K=k, bases=np.ascontiguousarray(bases, np.int64),
                 wbases=classes.astype(np.int64) * (g.out_channels * k),
                 ldr=_gather_row(k, itemsize), N=pb.batch, Cout=g.out_channels,
-                xs=prod(xp.shape[1:]),
+                xs=g.in_channels * prod(spatial),
                 nb=max(1, min(pb.batch, _DIRECT_ROWS_BYTES // (k * itemsize))),
                 nthreads=1 if work < SERIAL_WORK else pb.threads)
 
 
+def _direct_input(pb, x_cf, a):
+    """The padded input of the gathering kernels (with 16 bytes of slack for
+    the gather's pieces, local_impl.h), and whether every run fits a piece."""
+    g = pb.geom
+    xp = pad_or_crop(_engine_input(g, x_cf, pb.compute), g.implicit_pad, slack=4,
+                     threads=pb.threads)
+    one_piece = a["runs"][1::3].max() * np.dtype(pb.compute).itemsize <= 16
+    return dict(xp=_flat(xp), one_piece=one_piece)
+
+
 def _forward_direct(pb, x_cf, w, tied, y):
-    a = _direct_setup(pb, x_cf)
+    a = _direct_setup(pb)
     rows = np.empty(a["nthreads"] * 2 * a["nb"] * a["ldr"], pb.compute)
     _local.forward_direct(w=_flat(np.ascontiguousarray(w, pb.compute)),
                           bias=np.empty(0, pb.compute) if tied is None else tied,
-                          y=_flat(y), rows=rows, ahead=_DIRECT_PREFETCH, **a)
+                          y=_flat(y), rows=rows, ahead=_DIRECT_PREFETCH,
+                          **_direct_input(pb, x_cf, a), **a)
 
 
 def _grad_weight_direct(pb, x_cf, gy_cf, gw):
-    a = _direct_setup(pb, x_cf)
+    a = _direct_setup(pb)
     rows = np.empty(a["nthreads"] * a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
     _local.grad_weight_direct(gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)), gw=_flat(gw),
-                              rows=rows, **a)
+                              rows=rows, **_direct_input(pb, x_cf, a), **a)
+
+
+def _grad_input_direct(pb, gy_cf, w):
+    """The input gradient on the engine's (explicitly padded) input grid."""
+    g = pb.geom
+    a = _direct_setup(pb)
+    gxp = np.zeros((pb.batch, g.in_channels) + _direct_padded_spatial(g), pb.compute)
+    # About 8 blocks of whole outer rows, two apart never reaching the same
+    # input: (rows + 1) * stride > dilation * (k - 1) on the outermost axis.
+    # They depend on the shape alone: so does the order of every sum.
+    out = g.out_spatial
+    halo = g.dilation[0] * (g.kernel[0] - 1)
+    rows_per_block = max(halo // g.stride[0] + 1, -(-out[0] // 8))
+    inner = prod(out[1:])
+    blocks = np.minimum(np.arange(0, out[0] + rows_per_block, rows_per_block), out[0]) * inner
+    blocks = np.unique(blocks).astype(np.int64)
+    rows = np.empty(a["nthreads"] * a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
+    _local.grad_input_direct(_flat(gxp), w=_flat(np.ascontiguousarray(w, pb.compute)),
+                             gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)), rows=rows,
+                             blocks=blocks, **a)
+    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(g.padded_spatial, g.implicit_pad))
+    return np.ascontiguousarray(gxp[(slice(None), slice(None)) + crop])
 
 
 def _grad_input(pb, gy_cf, w):
     g = pb.geom
-    gx = np.zeros((pb.batch, g.in_channels) + g.padded_spatial, pb.compute)
-    if gy_cf.size and gx.size:
+    shape = (pb.batch, g.in_channels) + g.padded_spatial
+    if gy_cf.size and prod(shape) and _direct(pb):
+        gx = _grad_input_direct(pb, gy_cf, w)
+    else:
+        gx = np.zeros(shape, pb.compute)
+    if gy_cf.size and gx.size and not _direct(pb):
         plan = pb.plan()
         with _threads.blas_in_workers(_local):
             _local.grad_input(plan, _flat(np.ascontiguousarray(gy_cf, pb.compute)),

@@ -44,6 +44,14 @@ cdef extern from "fastconv/local.h" nogil:
     void fc_local_gather_f64(const double *src, int64_t xs, int64_t nb, const int64_t *runs,
                              int64_t j0, int64_t j1, int one_piece, double *rows,
                              int64_t ldr)
+    void fc_local_combine_f32(const float *g, const float *w, int64_t nb, int64_t K,
+                              int64_t cout, float *rows, int64_t ldr)
+    void fc_local_combine_f64(const double *g, const double *w, int64_t nb, int64_t K,
+                              int64_t cout, double *rows, int64_t ldr)
+    void fc_local_scatter_f32(const float *rows, int64_t ldr, int64_t nb, const int64_t *runs,
+                              int64_t nrun, float *dst, int64_t xs)
+    void fc_local_scatter_f64(const double *rows, int64_t ldr, int64_t nb,
+                              const int64_t *runs, int64_t nrun, double *dst, int64_t xs)
     void fc_local_outer_f32(const float *g, const float *rows, int64_t ldr, int64_t nb,
                             int64_t K, int64_t cout, int accumulate, float *gw)
     void fc_local_outer_f64(const double *g, const double *rows, int64_t ldr, int64_t nb,
@@ -395,6 +403,15 @@ def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_pie
         fc_thread_exit(tstate)
 
 
+cdef inline void gather_column(const floating *gy, int64_t n0, int64_t m, int64_t Cout,
+                               int64_t P, int64_t p, floating *gcol) noexcept nogil:
+    """gcol[n*Cout + co] = gy[n0 + n, co, p]: one position's output gradients."""
+    cdef int64_t n, co
+    for n in range(m):
+        for co in range(Cout):
+            gcol[n * Cout + co] = gy[((n0 + n) * Cout + co) * P + p]
+
+
 def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_piece,
                        int64_t K, const int64_t[::1] bases, const int64_t[::1] wbases,
                        const floating[::1] gy, floating[::1] gw, floating[::1] rows,
@@ -417,7 +434,7 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
     cdef floating *rp = &rows[0]
     cdef floating *buf
     cdef floating *gcol
-    cdef int64_t t, p, p0, p1, n0, m, n, co, nrun = runs.shape[0] // 3
+    cdef int64_t t, p, p0, p1, n0, m, nrun = runs.shape[0] // 3
     cdef fc_tstate tstate
     if ldr * <int64_t>sizeof(floating) < K * <int64_t>sizeof(floating) + 16 \
             or rows.shape[0] < nthreads * per:
@@ -434,12 +451,69 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
                 while n0 < N:
                     m = nb if n0 + nb <= N else N - n0
                     gather(xpp + n0 * xs + bp[p], xs, m, rup, 0, nrun, one_piece, buf, ldr)
-                    for n in range(m):
-                        for co in range(Cout):
-                            gcol[n * Cout + co] = gyp[((n0 + n) * Cout + co) * P + p]
+                    gather_column(gyp, n0, m, Cout, P, p, gcol)
                     if floating is float:
                         fc_local_outer_f32(gcol, buf, ldr, m, K, Cout, n0 > 0, gwp + wbp[p])
                     else:
                         fc_local_outer_f64(gcol, buf, ldr, m, K, Cout, n0 > 0, gwp + wbp[p])
                     n0 = n0 + m
         fc_thread_exit(tstate)
+
+
+def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
+                      const int64_t[::1] bases, const int64_t[::1] wbases,
+                      const floating[::1] w, const floating[::1] gy, floating[::1] rows,
+                      int64_t ldr, int64_t N, int64_t Cout, int64_t xs, int64_t nb,
+                      const int64_t[::1] blocks, int nthreads):
+    """gxp += the adjoint of an unshared tiled_conv applied to gy (N, C_out, P).
+
+    ``gxp`` is the zero-padded input gradient (``xs`` elements per sample);
+    the other arguments are those of ``forward_direct``, ``rows`` holding nb
+    patch rows and nb*C_out output gradients per thread.  Positions come in
+    blocks of whole outer rows (``blocks``: boundaries) such that blocks two
+    apart never reach the same input: even blocks run at once, then odd ones,
+    each block in position order, so the sums do not depend on the threads."""
+    cdef int64_t P = bases.shape[0]
+    cdef int64_t nrun = runs.shape[0] // 3
+    cdef int64_t nblocks = blocks.shape[0] - 1
+    cdef int64_t per = nb * ldr + nb * Cout
+    cdef const int64_t *rup = &runs[0]
+    cdef const int64_t *bp = &bases[0]
+    cdef const int64_t *wbp = &wbases[0]
+    cdef const int64_t *blk = &blocks[0]
+    cdef const floating *wp = &w[0]
+    cdef const floating *gyp = &gy[0]
+    cdef floating *gxpp = &gxp[0]
+    cdef floating *rp = &rows[0]
+    cdef floating *buf
+    cdef floating *gcol
+    cdef int64_t it, b, p, n0, m, per_color
+    cdef int color
+    cdef fc_tstate tstate
+    if ldr < K or rows.shape[0] < nthreads * per:
+        raise ValueError("grad_input_direct: patch rows too small")
+    for color in range(2):
+        per_color = (nblocks - color + 1) // 2
+        if per_color <= 0:
+            continue
+        with nogil, parallel(num_threads=nthreads):
+            tstate = fc_thread_enter()
+            buf = rp + fc_thread_num() * per
+            gcol = buf + nb * ldr
+            for it in prange(per_color, schedule="static"):
+                b = 2 * it + color
+                for p in range(blk[b], blk[b + 1]):
+                    n0 = 0
+                    while n0 < N:
+                        m = nb if n0 + nb <= N else N - n0
+                        gather_column(gyp, n0, m, Cout, P, p, gcol)
+                        if floating is float:
+                            fc_local_combine_f32(gcol, wp + wbp[p], m, K, Cout, buf, ldr)
+                            fc_local_scatter_f32(buf, ldr, m, rup, nrun,
+                                                 gxpp + n0 * xs + bp[p], xs)
+                        else:
+                            fc_local_combine_f64(gcol, wp + wbp[p], m, K, Cout, buf, ldr)
+                            fc_local_scatter_f64(buf, ldr, m, rup, nrun,
+                                                 gxpp + n0 * xs + bp[p], xs)
+                        n0 = n0 + m
+            fc_thread_exit(tstate)
