@@ -203,7 +203,7 @@ def _forward(pb, x_cf, w, tied, untied):
     return y
 
 
-# Patch rows of the direct forward: a few samples' patches stay in L1/L2
+# Patch rows of the direct kernels: a few samples' patches stay in L1/L2
 # while each weight row of the position streams by once.
 _DIRECT_ROWS_BYTES = 64 * 1024
 # How far ahead (bytes) the direct forward prefetches the weight stream: the
@@ -236,8 +236,8 @@ def _offset_runs(koffs):
 
 
 def _gather_row(k, itemsize):
-    """Elements per patch row of forward_direct: k and the 16 bytes its gather
-    may write past them, in whole cache lines."""
+    """Elements per patch row of the direct kernels: k and the 16 bytes the
+    gather may write past them, in whole cache lines."""
     line = 64 // itemsize
     return -(-(k + 16 // itemsize) // line) * line
 
