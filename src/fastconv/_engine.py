@@ -251,21 +251,6 @@ def implicit_dw_ok(out_per_group):
 PAD_PARALLEL_BYTES = 1 << 20
 
 
-@lru_cache(maxsize=64)
-def _pad_row_offsets(shape, padded, pairs):
-    """Where each last-axis row of an array of ``shape`` starts in the zero
-    padding of shape ``padded`` (pad ``pairs`` on the spatial axes 2:)."""
-    lows = (0, 0) + tuple(lo for lo, _ in pairs)
-    strides = np.cumprod((1,) + padded[:0:-1])[::-1]
-    offsets = np.zeros(shape[:-1], np.int64)
-    for ax, n in enumerate(shape[:-1]):
-        grid = (np.arange(n, dtype=np.int64) + lows[ax]) * strides[ax]
-        offsets += grid.reshape((-1,) + (1,) * (len(shape) - 2 - ax))
-    offsets = offsets.reshape(-1) + lows[-1]
-    offsets.flags.writeable = False  # shared through the cache
-    return offsets
-
-
 def pad_or_crop(a, pairs, slack=0, threads=1):
     """Zero-pad (or crop, for negative entries) the spatial axes (2:) of ``a``.
 
@@ -280,8 +265,12 @@ def pad_or_crop(a, pairs, slack=0, threads=1):
     out = flat[:prod(shape)].reshape(shape)
     if (threads > 1 and a.nbytes >= PAD_PARALLEL_BYTES and a.dtype.char in "fd"
             and all(lo >= 0 and hi >= 0 for lo, hi in pairs)):
-        _conv.copy_rows(np.ascontiguousarray(a).reshape(-1), flat,
-                        _pad_row_offsets(a.shape, shape, pairs), a.shape[-1], threads)
+        planes = a.shape[0] * a.shape[1]
+        _conv.copy_rows(np.ascontiguousarray(a).reshape(-1), flat[:prod(shape)],
+                        np.array((planes,) + a.shape[2:-1], np.int64),
+                        np.array((planes,) + shape[2:-1], np.int64),
+                        np.array((0,) + tuple(lo for lo, _ in pairs[:-1]), np.int64),
+                        a.shape[-1], pairs[-1][0], threads)
         return out
     dst, src = [slice(None)] * 2, [slice(None)] * 2
     for n, (lo, hi) in zip(a.shape[2:], pairs):

@@ -224,16 +224,35 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
                 gwp[i] = s
 
 
-def copy_rows(const floating[::1] src, floating[::1] dst, const int64_t[::1] dst_off,
-              int64_t length, int nthreads):
-    """dst[dst_off[r]:][:length] = src[r*length:][:length] for every row r, on
-    nthreads threads: the interior copy of a zero padding (``pad_or_crop``),
-    whose fresh pages then also fault in on every thread."""
-    cdef int64_t r, R = dst_off.shape[0]
-    if R * length > src.shape[0]:
-        raise ValueError("copy_rows: src too short")
+def copy_rows(const floating[::1] src, floating[::1] dst, const int64_t[::1] lead,
+              const int64_t[::1] lead_padded, const int64_t[::1] lows, int64_t length,
+              int64_t low_last, int nthreads):
+    """The interior copy of a zero padding (``pad_or_crop``) on nthreads threads,
+    whose fresh pages then also fault in on every thread.
+
+    ``src`` holds rows of ``length`` elements indexed by ``lead`` (the planes,
+    then the spatial axes but the last); row i goes to ``dst`` at the same
+    index shifted by ``lows`` in a grid of ``lead_padded`` rows of
+    ``length + low_last + high`` elements, ``low_last`` into its row."""
+    cdef int nd = lead.shape[0]
+    cdef int64_t r, rem, off, stride, row_padded, R = 1
+    cdef int j
+    for j in range(nd):
+        R *= lead[j]
+    if lead_padded.shape[0] != nd or lows.shape[0] != nd or R * length > src.shape[0]:
+        raise ValueError("copy_rows: inconsistent shapes")
     if R == 0 or length == 0:
         return
+    row_padded = dst.shape[0]
+    for j in range(nd):
+        row_padded //= lead_padded[j]
     with nogil:
         for r in prange(R, num_threads=nthreads, schedule="static"):
-            memcpy(&dst[dst_off[r]], &src[r * length], length * sizeof(floating))
+            rem = r
+            off = low_last
+            stride = row_padded
+            for j in range(nd - 1, -1, -1):
+                off = off + (rem % lead[j] + lows[j]) * stride
+                rem = rem // lead[j]
+                stride = stride * lead_padded[j]
+            memcpy(&dst[off], &src[r * length], length * sizeof(floating))
