@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from math import prod
+from types import MappingProxyType
 
 import numpy as np
 
@@ -248,67 +249,74 @@ def _direct_padded_spatial(g):
     return tuple(n + lo + hi for n, (lo, hi) in zip(g.padded_spatial, g.implicit_pad))
 
 
-def _direct_setup(pb):
-    """What the direct kernels share: the patch runs over the padded input,
-    each position's input base and weight class, rows per batch run, threads."""
-    g = pb.geom
+@lru_cache(maxsize=64)
+def _direct_plan(geom, batch, tiles, compute, threads):
+    """What the direct kernels need besides the arrays, fixed by the shapes:
+    the patch runs over the padded input, each position's input base and
+    weight class, rows per batch run and threads (the keyword arguments the
+    three drivers share), whether every run fits one 16-byte piece, and the
+    blocks of grad_input_direct.  Arrays are read-only: shared by the cache."""
+    g = geom
     spatial = _direct_padded_spatial(g)
     out = g.out_spatial
     koffs, rowbase = _offset_tables(spatial, out, g.kernel, g.dilation, g.stride,
                                     g.in_channels)
     k = koffs.size
     bases = (rowbase[:, None] + np.arange(out[-1]) * g.stride[-1]).reshape(-1)
-    classes = np.ravel_multi_index(tuple(np.indices(out).reshape(len(out), -1)), pb.tiles)
-    itemsize = np.dtype(pb.compute).itemsize
-    work = pb.batch * g.out_channels * bases.size * k
-    return dict(runs=_offset_runs(koffs), K=k, bases=np.ascontiguousarray(bases, np.int64),
+    classes = np.ravel_multi_index(tuple(np.indices(out).reshape(len(out), -1)), tiles)
+    runs = _offset_runs(koffs)
+    itemsize = np.dtype(compute).itemsize
+    work = batch * g.out_channels * bases.size * k
+    # About 8 blocks of whole outer rows, two apart never reaching the same
+    # input: (rows + 1) * stride > dilation * (k - 1) on the outermost axis.
+    # They depend on the shape alone: so does the order of every sum.
+    halo = g.dilation[0] * (g.kernel[0] - 1)
+    rows_per_block = max(halo // g.stride[0] + 1, -(-out[0] // 8))
+    blocks = np.minimum(np.arange(0, out[0] + rows_per_block, rows_per_block), out[0])
+    blocks = np.unique(blocks * prod(out[1:])).astype(np.int64)
+    args = dict(runs=runs, K=k, bases=np.ascontiguousarray(bases, np.int64),
                 wbases=classes.astype(np.int64) * (g.out_channels * k),
-                ldr=_gather_row(k, itemsize), N=pb.batch, Cout=g.out_channels,
+                ldr=_gather_row(k, itemsize), N=batch, Cout=g.out_channels,
                 xs=g.in_channels * prod(spatial),
-                nb=max(1, min(pb.batch, _DIRECT_ROWS_BYTES // (k * itemsize))),
-                nthreads=1 if work < SERIAL_WORK else pb.threads)
+                nb=max(1, min(batch, _DIRECT_ROWS_BYTES // (k * itemsize))),
+                nthreads=1 if work < SERIAL_WORK else threads)
+    for v in (*args.values(), blocks):
+        if isinstance(v, np.ndarray):
+            v.flags.writeable = False
+    return MappingProxyType(args), bool(runs[1::3].max() * itemsize <= 16), blocks
 
 
-def _direct_input(pb, x_cf, a):
-    """The padded input of the gathering kernels (with 16 bytes of slack for
-    the gather's pieces, local_impl.h), and whether every run fits a piece."""
+def _direct_input(pb, x_cf):
+    """The padded input of the gathering kernels, with 16 bytes of slack for
+    the gather's pieces (local_impl.h)."""
     g = pb.geom
     xp = pad_or_crop(_engine_input(g, x_cf, pb.compute), g.implicit_pad, slack=4,
                      threads=pb.threads)
-    one_piece = a["runs"][1::3].max() * np.dtype(pb.compute).itemsize <= 16
-    return dict(xp=_flat(xp), one_piece=one_piece)
+    return _flat(xp)
 
 
 def _forward_direct(pb, x_cf, w, tied, y):
-    a = _direct_setup(pb)
+    a, one_piece, _ = _direct_plan(pb.geom, pb.batch, pb.tiles, pb.compute, pb.threads)
     rows = np.empty(a["nthreads"] * 2 * a["nb"] * a["ldr"], pb.compute)
-    _local.forward_direct(w=_flat(np.ascontiguousarray(w, pb.compute)),
+    _local.forward_direct(_direct_input(pb, x_cf), one_piece=one_piece,
+                          w=_flat(np.ascontiguousarray(w, pb.compute)),
                           bias=np.empty(0, pb.compute) if tied is None else tied,
-                          y=_flat(y), rows=rows, ahead=_DIRECT_PREFETCH,
-                          **_direct_input(pb, x_cf, a), **a)
+                          y=_flat(y), rows=rows, ahead=_DIRECT_PREFETCH, **a)
 
 
 def _grad_weight_direct(pb, x_cf, gy_cf, gw):
-    a = _direct_setup(pb)
+    a, one_piece, _ = _direct_plan(pb.geom, pb.batch, pb.tiles, pb.compute, pb.threads)
     rows = np.empty(a["nthreads"] * a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
-    _local.grad_weight_direct(gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)), gw=_flat(gw),
-                              rows=rows, **_direct_input(pb, x_cf, a), **a)
+    _local.grad_weight_direct(_direct_input(pb, x_cf), one_piece=one_piece,
+                              gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)),
+                              gw=_flat(gw), rows=rows, **a)
 
 
 def _grad_input_direct(pb, gy_cf, w):
     """The input gradient on the engine's (explicitly padded) input grid."""
     g = pb.geom
-    a = _direct_setup(pb)
+    a, _, blocks = _direct_plan(g, pb.batch, pb.tiles, pb.compute, pb.threads)
     gxp = np.zeros((pb.batch, g.in_channels) + _direct_padded_spatial(g), pb.compute)
-    # About 8 blocks of whole outer rows, two apart never reaching the same
-    # input: (rows + 1) * stride > dilation * (k - 1) on the outermost axis.
-    # They depend on the shape alone: so does the order of every sum.
-    out = g.out_spatial
-    halo = g.dilation[0] * (g.kernel[0] - 1)
-    rows_per_block = max(halo // g.stride[0] + 1, -(-out[0] // 8))
-    inner = prod(out[1:])
-    blocks = np.minimum(np.arange(0, out[0] + rows_per_block, rows_per_block), out[0]) * inner
-    blocks = np.unique(blocks).astype(np.int64)
     rows = np.empty(a["nthreads"] * a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
     _local.grad_input_direct(_flat(gxp), w=_flat(np.ascontiguousarray(w, pb.compute)),
                              gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)), rows=rows,

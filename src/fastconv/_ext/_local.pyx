@@ -307,6 +307,14 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy, floating[::
         fc_thread_exit(tstate)
 
 
+cdef int check_rows(str name, int64_t row_bytes, int64_t need_bytes, int64_t have,
+                    int64_t need) except -1:
+    """The direct drivers' own guard on the buffers the Python layer sized."""
+    if row_bytes < need_bytes or have < need:
+        raise ValueError(f"{name}: patch rows too small")
+    return 0
+
+
 cdef inline void gather(const floating *src, int64_t xs, int64_t nb, const int64_t *runs,
                         int64_t j0, int64_t j1, int one_piece, floating *rows,
                         int64_t ldr) noexcept nogil:
@@ -365,9 +373,8 @@ def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_pie
     cdef floating *tmp
     cdef int64_t t, p, p0, p1, n0, m, s, c0, c1
     cdef fc_tstate tstate
-    if ldr * <int64_t>sizeof(floating) < K * <int64_t>sizeof(floating) + 16 \
-            or rows.shape[0] < nthreads * per:
-        raise ValueError("forward_direct: patch rows too small")
+    check_rows("forward_direct", ldr * sizeof(floating), K * sizeof(floating) + 16,
+               rows.shape[0], nthreads * per)
     with nogil, parallel(num_threads=nthreads):
         tstate = fc_thread_enter()
         for t in prange(nthreads, schedule="static", chunksize=1):
@@ -436,9 +443,8 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
     cdef floating *gcol
     cdef int64_t t, p, p0, p1, n0, m, nrun = runs.shape[0] // 3
     cdef fc_tstate tstate
-    if ldr * <int64_t>sizeof(floating) < K * <int64_t>sizeof(floating) + 16 \
-            or rows.shape[0] < nthreads * per:
-        raise ValueError("grad_weight_direct: patch rows too small")
+    check_rows("grad_weight_direct", ldr * sizeof(floating), K * sizeof(floating) + 16,
+               rows.shape[0], nthreads * per)
     with nogil, parallel(num_threads=nthreads):
         tstate = fc_thread_enter()
         for t in prange(nthreads, schedule="static", chunksize=1):
@@ -490,8 +496,8 @@ def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
     cdef int64_t it, b, p, n0, m, per_color
     cdef int color
     cdef fc_tstate tstate
-    if ldr < K or rows.shape[0] < nthreads * per:
-        raise ValueError("grad_input_direct: patch rows too small")
+    check_rows("grad_input_direct", ldr * sizeof(floating), K * sizeof(floating),
+               rows.shape[0], nthreads * per)
     for color in range(2):
         per_color = (nblocks - color + 1) // 2
         if per_color <= 0:
