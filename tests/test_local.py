@@ -292,17 +292,20 @@ def test_wide_patches_split_the_batch(rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch", [1, 7, 8, 11])
-@pytest.mark.parametrize("kernel, dilation", [((3, 3), 1), ((5, 2), 1), ((3, 3), 2)])
-def test_direct_kernels_tiles_runs_and_threads(dtype, batch, kernel, dilation, rng):
+@pytest.mark.parametrize("kernel, dilation, c_in", [((3, 3), 1, 16), ((5, 2), 1, 16),
+                                                    ((3, 3), 2, 16), ((3, 3), 1, 5),
+                                                    ((1, 1), 1, 5)])
+def test_direct_kernels_tiles_runs_and_threads(dtype, batch, kernel, dilation, c_in, rng):
     """The direct kernels of local_conv's three faces: batches around the
     8-row register tiles, kernel rows that fit one 16-byte piece or not
     (5 taps; dilation: runs of one), C_out odd (the forward pairs weight
     rows), C_in*K = 144 and 80 (partial four-vector blocks of the gradient),
+    45 (whole vectors and a partial one) and 5 (a partial vector alone),
     bias, and the same bits for one or two threads."""
     # from batch 7 on, enough work for fastconv.local to use both threads
-    x = rng.standard_normal((batch, 16, 20, 19)).astype(dtype)
+    x = rng.standard_normal((batch, c_in, 20, 19)).astype(dtype)
     out = tuple(n - dilation * (k - 1) + 2 for n, k in zip((20, 19), kernel))
-    w = rng.standard_normal(out + (9, 16) + kernel).astype(dtype)
+    w = rng.standard_normal(out + (9, c_in) + kernel).astype(dtype)
     b = rng.standard_normal(9).astype(dtype)
     g = rng.standard_normal((batch, 9) + out).astype(dtype)
     kw = dict(padding=1, dilation=dilation)
