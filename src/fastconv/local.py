@@ -22,7 +22,8 @@ import numpy as np
 
 from fastconv import _padding, _threads
 from fastconv._engine import (
-    BUCKET_BYTES, MAX_BUCKETS, SERIAL_WORK, TILE_BYTES, _offset_tables, pad_or_crop,
+    BUCKET_BYTES, MAX_BUCKETS, SERIAL_WORK, TILE_BYTES, _offset_tables, aligned_empty,
+    pad_or_crop, whole_lines,
 )
 from fastconv._ext import _local
 from fastconv._geometry import ConvGeometry
@@ -239,8 +240,15 @@ def _offset_runs(koffs):
 def _gather_row(k, itemsize):
     """Elements per patch row of the direct kernels: k and the 16 bytes the
     gather may write past them, in whole cache lines."""
-    line = 64 // itemsize
-    return -(-(k + 16 // itemsize) // line) * line
+    return whole_lines(k + 16 // itemsize, itemsize)
+
+
+def _direct_rows(a, per_thread, dtype):
+    """The direct drivers' workspace: per_thread elements for each thread, in
+    whole cache lines from a line boundary (the drivers take each thread's
+    share as the workspace's length over the threads)."""
+    return aligned_empty(a["nthreads"] * whole_lines(per_thread, np.dtype(dtype).itemsize),
+                         dtype)
 
 
 def _direct_padded_spatial(g):
@@ -297,7 +305,7 @@ def _direct_input(pb, x_cf):
 
 def _forward_direct(pb, x_cf, w, tied, y):
     a, one_piece, _ = _direct_plan(pb.geom, pb.batch, pb.tiles, pb.compute, pb.threads)
-    rows = np.empty(a["nthreads"] * 2 * a["nb"] * a["ldr"], pb.compute)
+    rows = _direct_rows(a, 2 * a["nb"] * a["ldr"], pb.compute)
     _local.forward_direct(_direct_input(pb, x_cf), one_piece=one_piece,
                           w=_flat(np.ascontiguousarray(w, pb.compute)),
                           bias=np.empty(0, pb.compute) if tied is None else tied,
@@ -306,7 +314,7 @@ def _forward_direct(pb, x_cf, w, tied, y):
 
 def _grad_weight_direct(pb, x_cf, gy_cf, gw):
     a, one_piece, _ = _direct_plan(pb.geom, pb.batch, pb.tiles, pb.compute, pb.threads)
-    rows = np.empty(a["nthreads"] * a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
+    rows = _direct_rows(a, a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
     _local.grad_weight_direct(_direct_input(pb, x_cf), one_piece=one_piece,
                               gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)),
                               gw=_flat(gw), rows=rows, **a)
@@ -317,7 +325,7 @@ def _grad_input_direct(pb, gy_cf, w):
     g = pb.geom
     a, _, blocks = _direct_plan(g, pb.batch, pb.tiles, pb.compute, pb.threads)
     gxp = np.zeros((pb.batch, g.in_channels) + _direct_padded_spatial(g), pb.compute)
-    rows = np.empty(a["nthreads"] * a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
+    rows = _direct_rows(a, a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
     _local.grad_input_direct(_flat(gxp), w=_flat(np.ascontiguousarray(w, pb.compute)),
                              gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)), rows=rows,
                              blocks=blocks, **a)

@@ -307,12 +307,14 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy, floating[::
         fc_thread_exit(tstate)
 
 
-cdef int check_rows(str name, int64_t row_bytes, int64_t need_bytes, int64_t have,
-                    int64_t need) except -1:
-    """The direct drivers' own guard on the buffers the Python layer sized."""
-    if row_bytes < need_bytes or have < need:
+cdef int64_t thread_share(str name, int64_t row_bytes, int64_t need_bytes, int64_t have,
+                          int nthreads, int64_t need) except -1:
+    """Each thread's share of the workspace the Python layer sized (its
+    length over the threads, so the layer may round shares up to whole cache
+    lines), after the drivers' own guard on it."""
+    if row_bytes < need_bytes or nthreads < 1 or have // nthreads < need:
         raise ValueError(f"{name}: patch rows too small")
-    return 0
+    return have // nthreads
 
 
 cdef inline void gather(const floating *src, int64_t xs, int64_t nb, const int64_t *runs,
@@ -357,7 +359,7 @@ def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_pie
     contiguous range of positions)."""
     cdef int64_t P = bases.shape[0]
     cdef int64_t nrun = runs.shape[0] // 3
-    cdef int64_t per = 2 * nb * ldr
+    cdef int64_t per
 
     cdef const floating *xpp = &xp[0]
     cdef const int64_t *rup = &runs[0]
@@ -373,8 +375,8 @@ def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_pie
     cdef floating *tmp
     cdef int64_t t, p, p0, p1, n0, m, s, c0, c1
     cdef fc_tstate tstate
-    check_rows("forward_direct", ldr * sizeof(floating), K * sizeof(floating) + 16,
-               rows.shape[0], nthreads * per)
+    per = thread_share("forward_direct", ldr * sizeof(floating), K * sizeof(floating) + 16,
+                       rows.shape[0], nthreads, 2 * nb * ldr)
     with nogil, parallel(num_threads=nthreads):
         tstate = fc_thread_enter()
         for t in prange(nthreads, schedule="static", chunksize=1):
@@ -431,7 +433,7 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
     gradients per thread.  Each position's class of gw is written once (its
     batch runs accumulate in order): bitwise the same for any thread count."""
     cdef int64_t P = bases.shape[0]
-    cdef int64_t per = nb * ldr + nb * Cout
+    cdef int64_t per
     cdef const floating *xpp = &xp[0]
     cdef const int64_t *rup = &runs[0]
     cdef const int64_t *bp = &bases[0]
@@ -443,8 +445,8 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
     cdef floating *gcol
     cdef int64_t t, p, p0, p1, n0, m, nrun = runs.shape[0] // 3
     cdef fc_tstate tstate
-    check_rows("grad_weight_direct", ldr * sizeof(floating), K * sizeof(floating) + 16,
-               rows.shape[0], nthreads * per)
+    per = thread_share("grad_weight_direct", ldr * sizeof(floating),
+                       K * sizeof(floating) + 16, rows.shape[0], nthreads, nb * (ldr + Cout))
     with nogil, parallel(num_threads=nthreads):
         tstate = fc_thread_enter()
         for t in prange(nthreads, schedule="static", chunksize=1):
@@ -482,7 +484,7 @@ def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
     cdef int64_t P = bases.shape[0]
     cdef int64_t nrun = runs.shape[0] // 3
     cdef int64_t nblocks = blocks.shape[0] - 1
-    cdef int64_t per = nb * ldr + nb * Cout
+    cdef int64_t per
     cdef const int64_t *rup = &runs[0]
     cdef const int64_t *bp = &bases[0]
     cdef const int64_t *wbp = &wbases[0]
@@ -496,8 +498,8 @@ def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
     cdef int64_t it, b, p, n0, m, per_color
     cdef int color
     cdef fc_tstate tstate
-    check_rows("grad_input_direct", ldr * sizeof(floating), K * sizeof(floating),
-               rows.shape[0], nthreads * per)
+    per = thread_share("grad_input_direct", ldr * sizeof(floating), K * sizeof(floating),
+                       rows.shape[0], nthreads, nb * (ldr + Cout))
     for color in range(2):
         per_color = (nblocks - color + 1) // 2
         if per_color <= 0:
