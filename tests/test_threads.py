@@ -106,7 +106,7 @@ def test_results_under_any_thread_control_match_the_reference():
         assert np.array_equal(o, outs[0])
 
 
-@pytest.mark.parametrize("n", [0, 1, 5, 4099])
+@pytest.mark.parametrize("n", [0, 1, 5, 4099, 100003])
 @pytest.mark.parametrize("nthreads", [1, 2])
 def test_stream_read_probe_reads_every_word(n, nthreads):
     """The bench's bandwidth probe: the OR of all words, whatever the split."""

@@ -1015,10 +1015,10 @@ def _local_row_builder(face):
         wl = np.broadcast_to(w, (28, 28) + w.shape).copy()
         g = rng.standard_normal((n, 64, 28, 28)).astype(dtype)
         if face == "fwd":
-            # "w-read": one pass over the locally connected weight by as many
-            # threads, the memory-bandwidth floor of local_conv (each weight is
-            # used N times).  Not a BLAS call: OpenBLAS's threads spin on after
-            # it and would slow down the contender timed next.
+            # "w-read": one prefetched pass over the locally connected weight by
+            # as many threads, the memory-bandwidth floor of local_conv (each
+            # weight is used N times).  Not a BLAS call: OpenBLAS's threads spin
+            # on after it and would slow down the contender timed next.
             from fastconv._ext import _runtime
             words = wl.reshape(-1).view(np.uint64)
             nthreads = fastconv.get_num_threads()
