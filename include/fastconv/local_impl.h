@@ -95,10 +95,10 @@ static void FC_FN(fc_local_gather)(const FC_T *src, int64_t xs, int64_t nb, cons
 /* The dots of fc_local_dots for up to 8 rows, two weight rows at a time:
  * 16 accumulators, and each row vector loaded feeds two FMAs.  Whole vectors
  * of k load unmasked, the last partial one masked (with masked loads
- * throughout, this loop alone took a third longer on 3x3 64->64 at 28^2).  The weight is prefetched into L1 `ahead` bytes
- * ahead and into L2 FC_LOCAL_FAR bytes ahead (the hardware prefetchers lose
- * the stream at every page; on 3x3 64->64 at 28^2, N=8 the far one took
- * another 10%). */
+ * throughout, this loop alone took a third longer on 3x3 64->64 at 28^2).
+ * The weight is prefetched into L1 `ahead` bytes ahead and into L2
+ * FC_LOCAL_FAR bytes ahead (the hardware prefetchers lose the stream at every
+ * page; on 3x3 64->64 at 28^2, N=8 the far one took another 10%). */
 #define FC_LOCAL_FAR 16384
 __attribute__((target("avx512f")))
 static void FC_FN(fc_local_dots_avx512)(const FC_T *w, const FC_T *rows, int64_t ldr,

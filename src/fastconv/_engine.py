@@ -257,8 +257,8 @@ def aligned_empty(n, dtype):
     """An uninitialized 1-d workspace of n elements starting on a cache line.
 
     NumPy's buffers start 16 bytes into one, so every whole-line vector load
-    of them spans two lines (on the local layers' dot products, a quarter
-    slower)."""
+    of them spans two lines (the local forward's dot products, on cached
+    patch rows, took half as long again)."""
     dtype = np.dtype(dtype)
     buf = np.empty(n * dtype.itemsize + CACHE_LINE, np.uint8)
     start = -buf.ctypes.data % CACHE_LINE

@@ -26,8 +26,8 @@ def stream_read(const uint64_t[::1] words, int nthreads):
     """Read ``words`` once with ``nthreads`` OpenMP threads (an OR of them all,
     prefetched as the kernels prefetch their streams): the memory-bandwidth
     floor ``python -m fastconv bench`` sets beside layers that stream one large
-    operand.  Unlike a BLAS call, it leaves no other
-    thread pool spinning afterwards to slow down what is timed next."""
+    operand.  Unlike a BLAS call, it leaves no other thread pool spinning
+    afterwards to slow down what is timed next."""
     cdef int64_t n = words.shape[0], chunks = 64 * nthreads, c, a, b
     cdef uint64_t acc = 0
     with nogil:
