@@ -808,11 +808,13 @@ def _loadavg():
         return None
 
 
-def _select_layers(spec):
+def _select(rows, spec):
+    """The rows (layers, op rows, filter rows) whose name contains one of the
+    comma-separated substrings of ``--layers`` (all of them without one)."""
     if not spec:
-        return list(SUITE)
+        return list(rows)
     subs = [s.strip().lower() for s in spec.split(",") if s.strip()]
-    return [l for l in SUITE if any(s in l.name.lower() for s in subs)]
+    return [r for r in rows if any(s in r.name.lower() for s in subs)]
 
 
 def main(argv=None) -> int:
@@ -836,9 +838,9 @@ def main(argv=None) -> int:
                 f"{layer.flops() / 1e9:.2f} GFLOP/face")
         return 0
 
-    layers = _select_layers(args.layers)
-    op_rows = _select_op_rows(args.layers)
-    filter_rows = _select_filter_rows(args.layers)
+    layers = _select(SUITE, args.layers)
+    op_rows = _select(OP_ROWS, args.layers)
+    filter_rows = _select(FILTER_ROWS, args.layers)
     if not layers and not op_rows and not filter_rows:
         log(f"no layer matches --layers {args.layers!r}; names: "
             + ", ".join(l.name for l in SUITE))
@@ -1053,13 +1055,6 @@ OP_ROWS: tuple[OpRow, ...] = (
 )
 
 
-def _select_op_rows(spec):
-    if not spec:
-        return list(OP_ROWS)
-    subs = [s.strip().lower() for s in spec.split(",") if s.strip()]
-    return [r for r in OP_ROWS if any(s in r.name.lower() for s in subs)]
-
-
 def run_op_rows(rows, faces, dtypes, settings, peers, log, wall) -> bool:
     """Time the pooling / local rows; True when fastconv failed or disagreed."""
     rows = [r for r in rows if r.face in faces]
@@ -1124,13 +1119,6 @@ FILTER_ROWS: tuple[FilterRow, ...] = (
     FilterRow("filter31x31_2048", (2048, 2048), (31, 31), ndimage=False),
 )
 FILTER_HEADLINE = ("filter3x3_2048", "filter5x5_2048", "filter9x9_2048")
-
-
-def _select_filter_rows(spec):
-    if not spec:
-        return list(FILTER_ROWS)
-    subs = [s.strip().lower() for s in spec.split(",") if s.strip()]
-    return [r for r in FILTER_ROWS if any(s in r.name.lower() for s in subs)]
 
 
 def run_filter_rows(rows, faces, dtypes, settings, peers, log, wall) -> bool:
