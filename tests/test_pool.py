@@ -21,12 +21,18 @@ DTYPES = (np.float32, np.float64)
 # helpers: one pooling problem in the library's layout and in the reference's
 # --------------------------------------------------------------------------
 @st.composite
-def pool_cases(draw, max_dims=3, dilation=True):
+def pool_cases(draw, max_dims=3, dilation=True, wide=False):
+    """wide: a last axis long enough for the vector kernels (16 and more
+    outputs per row), strides 1 and 2 along it, the outer axes short."""
     d = draw(st.integers(1, max_dims))
     smax = {1: 12, 2: 7, 3: 5}[d]
     spatial = tuple(draw(st.integers(1, smax)) for _ in range(d))
     kernel = tuple(draw(st.integers(1, 4)) for _ in range(d))
     stride = tuple(draw(st.integers(1, 4)) for _ in range(d))
+    if wide:
+        spatial = tuple(draw(st.integers(1, 4)) for _ in range(d - 1)) + (
+            draw(st.integers(17, 75)),)
+        stride = stride[:-1] + (draw(st.sampled_from([1, 2, 2, 3])),)
     pads = tuple(draw(st.integers(0, k // 2)) for k in kernel)
     dil = tuple(draw(st.integers(1, 3)) for _ in range(d)) if dilation else (1,) * d
     ceil_mode = draw(st.booleans())
@@ -66,6 +72,17 @@ def _input(case, values="normal"):
 # --------------------------------------------------------------------------
 @given(pool_cases(), st.sampled_from(["normal", "ties", "nan"]))
 def test_max_pool_matches_reference(case, values):
+    _check_max_pool(case, values)
+
+
+@given(pool_cases(wide=True), st.sampled_from(["normal", "ties", "nan"]))
+def test_max_pool_wide_rows_match_reference(case, values):
+    # rows of 16 and more outputs: the window-by-window vector kernels, their
+    # edges and their last step (moved back to end at the row's end)
+    _check_max_pool(case, values)
+
+
+def _check_max_pool(case, values):
     x_cf, x = _input(case, values)
     stride, eff = _args(case)
     pairs = tuple((p, p) for p in case["pads"])
@@ -242,6 +259,36 @@ def test_large_planes_several_blocks(rng):
     ref.assert_close(fastconv.max_pool_grad(g, x, **kw),
                      ref.max_pool_grad(g, x, 3, 1, pairs), what="max grad 3-d")
     ref.assert_close(fastconv.avg_pool(x, **kw), ref.avg_pool(x, 3, 1, pairs), what="avg 3-d")
+
+
+@pytest.mark.parametrize("shape, k, s, p, d", [
+    ((2, 1, 900, 70), 2, 3, 0, 1),       # stride > kernel: rows no window reads
+    ((1, 2, 1201, 37), 3, 2, 1, 2),      # dilation with padding
+    ((1, 1, 1200, 4, 5), 2, (1, 2, 2), 1, 1),  # 3-d, blocks of whole runs
+    ((1, 1, 190, 70), 4, 1, 2, 1),       # a block's halo reaching into the next block
+])
+def test_gradients_zero_the_input_block_by_block(rng, shape, k, s, p, d):
+    # The gradients fill fresh (uninitialised) memory: each block (about 4096
+    # outputs; here 2 to 4 per plane) zeroes its part before adding.  Freeing NaNs of the same size first makes the
+    # allocator likely to hand them back, so a part left out shows as NaN.
+    x = rng.standard_normal(shape)
+    pairs = ((p, p),) * (len(shape) - 2)
+    kw = dict(kernel_size=k, stride=s, padding=p)
+    y, idx = fastconv.max_pool(x, dilation=d, return_indices=True, **kw)
+    g = rng.standard_normal(y.shape)
+    want = ref.max_pool_grad(g, x, k, s, pairs, d)
+    for indices in (None, idx):
+        del_ = np.full(x.size, np.nan)
+        del del_
+        ref.assert_close(fastconv.max_pool_grad(g, x, dilation=d, indices=indices, **kw), want,
+                         what="max grad")
+    if d == 1:
+        ya = fastconv.avg_pool(x, **kw)
+        ga = rng.standard_normal(ya.shape)
+        del_ = np.full(x.size, np.nan)
+        del del_
+        ref.assert_close(fastconv.avg_pool_grad(ga, x.shape, **kw),
+                         ref.avg_pool_grad(ga, x.shape, k, s, pairs), what="avg grad")
 
 
 # --------------------------------------------------------------------------

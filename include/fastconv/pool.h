@@ -87,13 +87,13 @@
 #define FC_ROW_INLINE static inline
 #endif
 
-/* AVX-512 row kernels for the max loops of channels-first data (V = 1, stride
- * 1 or 2).  Rows are short (tens of outputs): left to the auto-vectoriser,
- * the alignment peel and the scalar remainder cost more than the vector body;
- * written with intrinsics, every step is one full vector and the last step
- * is moved back to end at the row's end (max updates are idempotent, so the
- * outputs it revisits do not change).  Compiled with a target attribute and
- * chosen at run time (runtime.h's CPU probe), as the implicit-GEMM kernels. */
+/* AVX-512 row kernels for max pooling of channels-first data (V = 1, stride
+ * 1 or 2), window by window.  Rows are short (tens of outputs): left to the
+ * auto-vectoriser, the alignment peel and the scalar remainder cost more
+ * than the vector body; written with intrinsics, every step is one full
+ * vector and the last step is moved back to end at the row's end.  Compiled
+ * with a target attribute and chosen at run time (runtime.h's CPU probe), as
+ * the implicit-GEMM kernels. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) \
     && !defined(FASTCONV_NO_AVX512)
 #define FC_HAVE_AVX512_ROWS 1
@@ -102,6 +102,111 @@
 #else
 #define FC_HAVE_AVX512_ROWS 0
 #endif
+
+/* The gradients zero their planes block by block, just before adding into
+ * them (a separate pass, or NumPy's, writes the whole input gradient once
+ * more, on one thread).  Input indices along axis 0 are the unit. */
+
+/* The input indices [lo, hi) along axis 0 that output rows [r0, r1) (all axes
+ * but the last) read. */
+static inline void fc_pool_rows_read(const fc_geom *g, int64_t r0, int64_t r1, int64_t *lo,
+                                     int64_t *hi)
+{
+    const int64_t n = g->in[0];
+    if (g->ndim == 1) {
+        *lo = 0;
+        *hi = n;
+        return;
+    }
+    int64_t inner = 1;  /* output rows per index along axis 0 */
+    for (int j = 1; j < g->ndim - 1; ++j) inner *= g->out[j];
+    const int64_t a0 = r0 / inner, a1 = (r1 + inner - 1) / inner;
+    int64_t l = a0 * g->stride[0] - g->pad[0];
+    int64_t h = (a1 - 1) * g->stride[0] - g->pad[0] + (g->k[0] - 1) * g->dil[0] + 1;
+    *lo = l < 0 ? 0 : (l > n ? n : l);
+    *hi = h < *lo ? *lo : (h > n ? n : h);
+}
+
+/* The input indices [z0, z1) along axis 0 that block b of nb (`per` output
+ * rows each, of `rows`) zeroes.  Block b owns the indices from the first one
+ * it reads to the first one block b+1 reads (block 0 from 0, the last block
+ * to the end).  Even blocks run first: one zeroes what it owns and what it
+ * reads past that; an odd block what it owns beyond what the even block
+ * before it read.  Blocks two apart read disjoint indices (the plans see to
+ * it), so every index is zeroed once, before any gradient reaches it. */
+static inline void fc_pool_block_zeros(const fc_geom *g, int64_t per, int64_t rows, int64_t b,
+                                       int64_t nb, int64_t *z0, int64_t *z1)
+{
+    int64_t lo, hi, next_lo, next_hi, prev_lo, prev_hi;
+    fc_pool_rows_read(g, b * per, (b + 1) * per < rows ? (b + 1) * per : rows, &lo, &hi);
+    if (b + 1 < nb)
+        fc_pool_rows_read(g, (b + 1) * per, (b + 2) * per < rows ? (b + 2) * per : rows,
+                          &next_lo, &next_hi);
+    const int64_t own0 = b == 0 ? 0 : lo, own1 = b + 1 == nb ? g->in[0] : next_lo;
+    if (b % 2 == 0) {
+        *z0 = own0;
+        *z1 = hi > own1 ? hi : own1;
+    } else {
+        fc_pool_rows_read(g, (b - 1) * per, b * per, &prev_lo, &prev_hi);
+        *z0 = prev_hi > own0 ? prev_hi : own0;
+        *z1 = own1 > *z0 ? own1 : *z0;
+    }
+}
+
+/* Max pooling window by window (channels-first, AVX-512): the taps of one
+ * output row that lie inside the input on the outer axes, in window order,
+ * with the input position output 0 of the row reads through each (roff) and
+ * the outputs [lo, hi) whose last-axis input is inside.  The tap-by-tap
+ * loops keep each window's running max and arg-max in memory, 9 loads and
+ * stores per output for 3x3; window by window they stay in registers. */
+#define FC_ROW_TAPS 64
+typedef struct {
+    int64_t n;
+    int64_t roff[FC_ROW_TAPS], lo[FC_ROW_TAPS], hi[FC_ROW_TAPS];
+} fc_row_taps;
+
+/* The taps valid on the last axis, once per call: koffs (k_size x FC_MAXD)
+ * and their output ranges; returns how many (0 when there are more than
+ * FC_ROW_TAPS taps). */
+static inline int64_t fc_last_axis_taps(const fc_geom *g, int64_t *koffs, int64_t *lo,
+                                        int64_t *hi)
+{
+    const int L = g->ndim - 1;
+    int64_t n = 0;
+    if (g->k_size > FC_ROW_TAPS) return 0;
+    for (int64_t t = 0; t < g->k_size; ++t) {
+        int64_t *koff = koffs + n * FC_MAXD;
+        fc_koff(g, t, koff);
+        fc_valid_range(0, g->out[L], g->stride[L], koff[L], g->in[L], &lo[n], &hi[n]);
+        n += hi[n] > lo[n];
+    }
+    return n;
+}
+
+/* The taps of the output row at multi-index oi (all axes but the last; see
+ * fc_row_taps) from those of fc_last_axis_taps. */
+static inline void fc_row_taps_of(const fc_geom *g, int64_t ntaps, const int64_t *koffs,
+                                  const int64_t *lo, const int64_t *hi, const int64_t *oi,
+                                  fc_row_taps *tp)
+{
+    const int L = g->ndim - 1;
+    tp->n = 0;
+    for (int64_t t = 0; t < ntaps; ++t) {
+        const int64_t *koff = koffs + t * FC_MAXD;
+        int64_t base = 0;
+        int j = 0;
+        for (; j < L; ++j) {
+            const int64_t i = oi[j] * g->stride[j] + koff[j];
+            if (i < 0 || i >= g->in[j]) break;
+            base = base * g->in[j] + i;
+        }
+        if (j < L) continue;
+        tp->roff[tp->n] = base * g->in[L] + koff[L];
+        tp->lo[tp->n] = lo[t];
+        tp->hi[tp->n] = hi[t];
+        ++tp->n;
+    }
+}
 
 #define FC_TEMPLATE "pool_impl.h"
 #include "for_each_dtype.h"

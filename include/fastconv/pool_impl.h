@@ -68,7 +68,7 @@
 
 /* x[o*s] for FC_VL outputs from o, s = 1 or 2.  Stride 2 loads two vectors
  * and keeps the even lanes: it reads x[2*(o+FC_VL) - 1], one past the last
- * element used (see fc_avx512_row). */
+ * element used (see fc_max_pool_by_window). */
 FC_AVX512 static inline FC_V512 FC_FN(fc_v512_strided)(const FC_T *x, int64_t o, int64_t s)
 {
     if (s == 1) return FC_V512_LOADU(x + o);
@@ -80,54 +80,53 @@ FC_AVX512 static inline FC_V512 FC_FN(fc_v512_strided)(const FC_T *x, int64_t o,
 #define FC_V512_TAKE(v, m) \
     ((FC_V512_MASK)(FC_V512_CMP(v, m, _CMP_GT_OQ) | FC_V512_CMP(v, v, _CMP_UNORD_Q)))
 
-/* May this row run on the AVX-512 kernels: a full vector of outputs, and
- * (stride 2) the element one past the last one used still readable. */
-static inline int FC_FN(fc_avx512_row)(int64_t V, int64_t s, int64_t lo, int64_t hi,
-                                       int64_t avail)
-{
-    return V == 1 && hi - lo >= FC_VL && (s == 1 || (s == 2 && 2 * hi <= avail))
-           && fc_cpu_has_avx512();
-}
+/* The tap index of each lane's running max: int32 lanes beside float, int64
+ * beside double, so both fill one 512-bit register. */
+#if FC_IS_F64
+typedef int64_t FC_FN(fc_tap_lane);
+#define FC_TAPS_SET1 _mm512_set1_epi64
+#define FC_TAPS_MOV _mm512_mask_mov_epi64
+#else
+typedef int32_t FC_FN(fc_tap_lane);
+#define FC_TAPS_SET1 _mm512_set1_epi32
+#define FC_TAPS_MOV _mm512_mask_mov_epi32
+#endif
 
-FC_AVX512 static void FC_FN(fc_max_tap_row_avx512)(FC_T *restrict y, const FC_T *restrict x,
-                                                   int64_t lo, int64_t hi, int64_t s)
+/* One output row, outputs [lo, hi) (hi - lo >= FC_VL; with s = 2 every tap
+ * may read 2*hi past its roff), window by window: y[o] = the max, idx[o] =
+ * its input position, gx[that position] += gy[o], each unless NULL.  The
+ * last step moves back to end at hi: y and idx are rewritten with the same
+ * values, the gradient of the outputs already done is not added again. */
+FC_AVX512 static void FC_FN(fc_argmax_row_avx512)(const FC_T *x, const fc_row_taps *tp,
+                                                  int64_t s, int64_t lo, int64_t hi,
+                                                  FC_T *y, int64_t *idx, const FC_T *gy,
+                                                  FC_T *gx)
 {
+    FC_FN(fc_tap_lane) taps[FC_VL];
     for (int64_t o0 = lo;; o0 += FC_VL) {
         const int64_t o = o0 + FC_VL <= hi ? o0 : hi - FC_VL;
-        const FC_V512 v = FC_FN(fc_v512_strided)(x, o, s);
-        const FC_V512 m = FC_V512_LOADU(y + o);
-        FC_V512_STOREU(y + o, FC_V512_MOV(m, FC_V512_TAKE(v, m), v));
-        if (o + FC_VL >= hi) break;
-    }
-}
-
-/* As above, recording input positions roff + o*s in idx (8 int64 lanes per
- * 512-bit register: FC_VL / 8 of them per step). */
-FC_AVX512 static void FC_FN(fc_argmax_tap_row_avx512)(FC_T *restrict y, int64_t *restrict idx,
-                                                      const FC_T *restrict x, int64_t roff,
-                                                      int64_t lo, int64_t hi, int64_t s)
-{
-    const __m512i lanes = _mm512_set_epi64(7 * s, 6 * s, 5 * s, 4 * s, 3 * s, 2 * s, s, 0);
-    for (int64_t o0 = lo;; o0 += FC_VL) {
-        const int64_t o = o0 + FC_VL <= hi ? o0 : hi - FC_VL;
-        const FC_V512 v = FC_FN(fc_v512_strided)(x, o, s);
-        const FC_V512 m = FC_V512_LOADU(y + o);
-        __m512i cur[FC_VL / 8];
-        unsigned take = FC_V512_TAKE(v, m);
-        for (int h = 0; h < FC_VL / 8; ++h) {
-            cur[h] = _mm512_loadu_si512(idx + o + 8 * h);
-            take |= (unsigned)_mm512_cmplt_epi64_mask(cur[h], _mm512_setzero_si512()) << (8 * h);
+        FC_V512 m = FC_FN(fc_v512_strided)(x + tp->roff[0], o, s);
+        __m512i t = _mm512_setzero_si512();
+        for (int64_t i = 1; i < tp->n; ++i) {
+            const FC_V512 v = FC_FN(fc_v512_strided)(x + tp->roff[i], o, s);
+            const FC_V512_MASK take = FC_V512_TAKE(v, m);
+            m = FC_V512_MOV(m, take, v);
+            t = FC_TAPS_MOV(t, take, FC_TAPS_SET1((FC_FN(fc_tap_lane))i));
         }
-        FC_V512_STOREU(y + o, FC_V512_MOV(m, (FC_V512_MASK)take, v));
-        for (int h = 0; h < FC_VL / 8; ++h) {
-            const __m512i pos = _mm512_add_epi64(_mm512_set1_epi64(roff + (o + 8 * h) * s),
-                                                 lanes);
-            _mm512_storeu_si512(idx + o + 8 * h,
-                                _mm512_mask_mov_epi64(cur[h], (__mmask8)(take >> (8 * h)), pos));
+        if (y) FC_V512_STOREU(y + o, m);
+        if (idx || gx) {
+            _mm512_storeu_si512(taps, t);
+            if (idx)
+                for (int64_t l = 0; l < FC_VL; ++l) idx[o + l] = tp->roff[taps[l]] + (o + l) * s;
+            if (gx)
+                for (int64_t l = o0 - o; l < FC_VL; ++l)
+                    gx[tp->roff[taps[l]] + (o + l) * s] += gy[o + l];
         }
         if (o + FC_VL >= hi) break;
     }
 }
+#undef FC_TAPS_SET1
+#undef FC_TAPS_MOV
 #undef FC_V512_TAKE
 #undef FC_VL
 #undef FC_V512_
@@ -142,32 +141,17 @@ FC_AVX512 static void FC_FN(fc_argmax_tap_row_avx512)(FC_T *restrict y, int64_t 
 #endif
 
 /* The row loops, inlined into their ISA-cloned callers (restrict lets the
- * compiler vectorise; FC_ROW_INLINE: see pool.h).  `avail`: the elements
- * readable from x. */
+ * compiler vectorise; FC_ROW_INLINE: see pool.h). */
 FC_ROW_INLINE void FC_FN(fc_max_tap_row)(FC_T *restrict y, const FC_T *restrict x, int64_t lo,
-                                         int64_t hi, int64_t s, int64_t V, int64_t avail)
+                                         int64_t hi, int64_t s, int64_t V)
 {
-#if FC_HAVE_AVX512_ROWS
-    if (FC_FN(fc_avx512_row)(V, s, lo, hi, avail)) {
-        FC_FN(fc_max_tap_row_avx512)(y, x, lo, hi, s);
-        return;
-    }
-#endif
-    (void)avail;
     FC_TAP_ROW(V, s, lo, hi, FC_OP_MAX);
 }
 
 FC_ROW_INLINE void FC_FN(fc_argmax_tap_row)(FC_T *restrict y, int64_t *restrict idx,
                                             const FC_T *restrict x, int64_t roff, int64_t lo,
-                                            int64_t hi, int64_t s, int64_t V, int64_t avail)
+                                            int64_t hi, int64_t s, int64_t V)
 {
-#if FC_HAVE_AVX512_ROWS
-    if (FC_FN(fc_avx512_row)(V, s, lo, hi, avail)) {
-        FC_FN(fc_argmax_tap_row_avx512)(y, idx, x, roff, lo, hi, s);
-        return;
-    }
-#endif
-    (void)avail;
     FC_TAP_ROW(V, s, lo, hi, FC_OP_ARGMAX);
 }
 
@@ -221,6 +205,87 @@ static inline void FC_FN(fc_divide_by_counts)(const fc_geom *g, int64_t V, const
     }
 }
 
+/* One output row of fc_max_pool_by_window, outputs [lo, hi), one at a time. */
+static inline void FC_FN(fc_argmax_row)(const FC_T *x, const fc_row_taps *tp, int64_t s,
+                                        int64_t lo, int64_t hi, FC_T *y, int64_t *idx,
+                                        const FC_T *gy, FC_T *gx)
+{
+    for (int64_t o = lo; o < hi; ++o) {
+        FC_T best = -INFINITY;
+        int64_t at = -1;
+        for (int64_t i = 0; i < tp->n; ++i) {
+            if (o < tp->lo[i] || o >= tp->hi[i]) continue;
+            const FC_T v = x[tp->roff[i] + o * s];
+            if (at < 0 || v > best || v != v) {
+                best = v;
+                at = tp->roff[i] + o * s;
+            }
+        }
+        if (y) y[o] = best;
+        if (idx) idx[o] = at;
+        if (gx && at >= 0) gx[at] += gy[o];
+    }
+}
+
+/* Rows [r0, r1) of one plane, window by window (y, idx, gy point at row r0;
+ * each may be NULL): the max, its position (-1 and -inf for a window wholly
+ * in the padding), gx[position] += gy.  The same windows, scan order and
+ * order of the gradient's sums as the tap-by-tap loops.  Channels-first
+ * data, a last-axis stride of 1 or 2, at most FC_ROW_TAPS taps and AVX-512;
+ * returns 0 (nothing done) otherwise. */
+static int FC_FN(fc_max_pool_by_window)(const fc_geom *g, int64_t V, const FC_T *x, int64_t r0,
+                                        int64_t r1, FC_T *y, int64_t *idx, const FC_T *gy,
+                                        FC_T *gx)
+{
+#if FC_HAVE_AVX512_ROWS
+    const int L = g->ndim - 1;
+    const int64_t W = g->out[L], s = g->stride[L];
+    int64_t koffs[FC_ROW_TAPS * FC_MAXD], tlo[FC_ROW_TAPS], thi[FC_ROW_TAPS];
+    if (V != 1 || s > 2 || g->k_size > FC_ROW_TAPS || !fc_cpu_has_avx512()) return 0;
+    const int64_t ntaps = fc_last_axis_taps(g, koffs, tlo, thi);
+    const int64_t VL = 64 / (int64_t)sizeof(FC_T);
+    fc_row_taps tp;
+    int64_t oi[FC_MAXD];
+    fc_unravel(r0, L, g->out, oi);
+    for (int64_t r = r0; r < r1; ++r) {
+        const int64_t at = (r - r0) * W;
+        FC_T *yr = y ? y + at : NULL;
+        int64_t *ir = idx ? idx + at : NULL;
+        const FC_T *gyr = gy ? gy + at : NULL;
+        fc_row_taps_of(g, ntaps, koffs, tlo, thi, oi, &tp);
+        for (int j = L - 1; j >= 0; --j) {
+            if (++oi[j] < g->out[j]) break;
+            oi[j] = 0;
+        }
+        /* outputs every tap reads inside: the vector body */
+        int64_t lo = W, hi = 0;
+        if (tp.n) {
+            lo = 0;
+            hi = W;
+            for (int64_t i = 0; i < tp.n; ++i) {
+                lo = tp.lo[i] > lo ? tp.lo[i] : lo;
+                hi = tp.hi[i] < hi ? tp.hi[i] : hi;
+                if (s == 2) {
+                    const int64_t room = (g->in_size - tp.roff[i]) / 2;
+                    hi = room < hi ? room : hi;
+                }
+            }
+        }
+        if (hi - lo < VL) {
+            FC_FN(fc_argmax_row)(x, &tp, s, 0, W, yr, ir, gyr, gx);
+            continue;
+        }
+        FC_FN(fc_argmax_row)(x, &tp, s, 0, lo, yr, ir, gyr, gx);
+        FC_FN(fc_argmax_row_avx512)(x, &tp, s, lo, hi, yr, ir, gyr, gx);
+        FC_FN(fc_argmax_row)(x, &tp, s, hi, W, yr, ir, gyr, gx);
+    }
+    return 1;
+#else
+    (void)g; (void)V; (void)x; (void)r0; (void)r1; (void)y; (void)idx; (void)gy; (void)gx;
+    return 0;
+#endif
+}
+
 /* Rows [r0, r1) of one plane (y, idx point at row r0): y = max of each window;
  * idx (unless NULL) = the window's chosen input position in the plane, or -1
  * for a window that lies entirely in the padding (then y = -inf). */
@@ -232,6 +297,7 @@ static void FC_FN(fc_max_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x, 
     const int64_t s = g->stride[g->ndim - 1];
     const int64_t y0 = r0 * W;
     int64_t koff[FC_MAXD], lo, hi;
+    if (FC_FN(fc_max_pool_by_window)(g, V, x, r0, r1, y, idx, NULL, NULL)) return;
     for (int64_t i = 0; i < (r1 - r0) * W * V; ++i) y[i] = -INFINITY;
     if (idx)
         for (int64_t i = 0; i < (r1 - r0) * W * V; ++i) idx[i] = -1;
@@ -240,11 +306,9 @@ static void FC_FN(fc_max_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x, 
         FC_FOR_VALID_ROW_RUNS(g, koff, r0, r1, {
             if (idx)
                 FC_FN(fc_argmax_tap_row)(y + (yoff - y0) * V, idx + (yoff - y0) * V,
-                                         x + roff * V, roff, lo, hi, s, V,
-                                         (g->in_size - roff) * V);
+                                         x + roff * V, roff, lo, hi, s, V);
             else
-                FC_FN(fc_max_tap_row)(y + (yoff - y0) * V, x + roff * V, lo, hi, s, V,
-                                      (g->in_size - roff) * V);
+                FC_FN(fc_max_tap_row)(y + (yoff - y0) * V, x + roff * V, lo, hi, s, V);
         });
     }
 }
@@ -277,6 +341,7 @@ static void FC_FN(fc_max_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T
                                          int64_t *ibuf, FC_T *gx)
 {
     const int64_t W = g->out[g->ndim - 1];
+    if (FC_FN(fc_max_pool_by_window)(g, V, x, r0, r1, NULL, NULL, gy + r0 * W, gx)) return;
     FC_FN(fc_max_pool_rows)(g, V, x, r0, r1, ybuf, ibuf);
     const FC_T *gyr = gy + r0 * W * V;
     for (int64_t i0 = 0; i0 < (r1 - r0) * W * V; i0 += V)

@@ -421,7 +421,8 @@ def max_pool_grad(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, 
                        channels_last, workers)
     _check_grad_out(gy, pooling)
     compute, result = _dtypes(gy, x)
-    gx = np.zeros(pooling.engine_in_shape, compute)
+    # the kernels zero gx as they go, on every thread
+    gx = (np.empty if gy.size else np.zeros)(pooling.engine_in_shape, compute)
     if indices is not None:
         idx = np.asarray(indices)
         if idx.shape != pooling.out_shape or idx.dtype.kind not in "iu":
@@ -507,7 +508,7 @@ def avg_pool_grad(grad_out, input_shape, kernel_size, stride=None, padding=0, ce
                        channels_last, workers)
     _check_grad_out(gy, pooling)
     compute, result = _dtypes(gy)
-    gx = np.zeros(pooling.engine_in_shape, compute)
+    gx = (np.empty if gy.size else np.zeros)(pooling.engine_in_shape, compute)
     if gy.size:
         plan = pooling.plan
         _pool.grad(plan, False, np.empty(0, compute),

@@ -16,6 +16,7 @@ arg-max.
 
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
+from libc.string cimport memset
 
 from fastconv._ext._blas cimport floating
 from fastconv._ext._plan cimport fc_geom, make_geom
@@ -47,6 +48,8 @@ cdef extern from "fastconv/pool.h" nogil:
     void fc_avg_pool_grad_rows_f64(const fc_geom *g, int64_t V, const double *gy,
                                    const double *counts, int64_t r0, int64_t r1,
                                    double *scaled, double *gx)
+    void fc_pool_block_zeros(const fc_geom *g, int64_t per, int64_t rows, int64_t b,
+                             int64_t nb, int64_t *z0, int64_t *z1)
 
 
 cdef inline void max_rows(const fc_geom *g, int64_t V, const floating *x, int64_t r0,
@@ -137,9 +140,10 @@ def forward(plan, bint is_max, const floating[::1] x, const floating[::1] counts
 
 def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
          const floating[::1] counts, floating[::1] gx, floating[::1] buf, int64_t[::1] ibuf):
-    """gx += gy routed to each window's arg-max of x (``is_max``), or divided by
-    the window sizes in ``counts`` and spread over the windows; gx must arrive
-    zeroed.  buf (and ibuf for max) hold ``block_rows * W`` elements per thread."""
+    """gx = gy routed to each window's arg-max of x (``is_max``), or divided by
+    the window sizes in ``counts`` and spread over the windows (each block
+    zeroes its part of gx first: fc_pool_block_zeros).  buf (and ibuf for
+    max) hold ``block_rows * W`` elements per thread."""
     cdef fc_geom g = make_geom(plan)
     cdef Blocks bl = make_blocks(plan, &g)
     cdef int nthreads = plan.threads
@@ -150,7 +154,8 @@ def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
     cdef floating *gxp = &gx[0]
     cdef floating *bp = &buf[0]
     cdef int64_t *ib = &ibuf[0] if ibuf.shape[0] > 0 else NULL
-    cdef int64_t it, plane, r0, r1, per_color
+    cdef int64_t it, plane, r0, r1, per_color, b, z0, z1
+    cdef int64_t unit = bl.S // g.in_[0] if g.in_[0] > 0 else 0  # elements per index of axis 0
     cdef floating *bpt
     cdef int64_t *ibt
     cdef int color
@@ -163,8 +168,11 @@ def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
             ibt = ib + fc_thread_num() * scratch if ib != NULL else NULL
             for it in prange(bl.planes * per_color, schedule="dynamic"):
                 plane = it // per_color
-                r0 = (2 * (it % per_color) + color) * bl.per_block
+                b = 2 * (it % per_color) + color
+                r0 = b * bl.per_block
                 r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
+                fc_pool_block_zeros(&g, bl.per_block, bl.rows, b, bl.count, &z0, &z1)
+                memset(gxp + plane * bl.S + z0 * unit, 0, (z1 - z0) * unit * sizeof(floating))
                 if is_max:
                     max_grad_rows(&g, bl.V, xp + plane * bl.S, gyp + plane * bl.P, r0, r1, bpt, ibt,
                                   gxp + plane * bl.S)
@@ -173,8 +181,8 @@ def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
 
 
 def max_pool_scatter(plan, const floating[::1] gy, const int64_t[::1] idx, floating[::1] gx):
-    """gx += gy routed through the indices max_pool returned; gx must arrive
-    zeroed.  Returns the number of out-of-range indices (skipped)."""
+    """gx = gy routed through the indices max_pool returned (each plane zeroed
+    first).  Returns the number of out-of-range indices (skipped)."""
     cdef fc_geom g = make_geom(plan)
     cdef Blocks bl = make_blocks(plan, &g)
     cdef int nthreads = plan.threads
@@ -185,6 +193,7 @@ def max_pool_scatter(plan, const floating[::1] gy, const int64_t[::1] idx, float
     cdef int64_t plane, bad = 0
     with nogil:
         for plane in prange(bl.planes, num_threads=nthreads, schedule="dynamic"):
+            memset(gxp + plane * bl.S, 0, bl.S * sizeof(floating))
             bad += scatter(gyp + plane * bl.P, ip + plane * bl.P, bl.P, bl.V, size,
                            gxp + plane * bl.S)
     return bad
