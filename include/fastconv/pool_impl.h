@@ -80,53 +80,71 @@ FC_AVX512 static inline FC_V512 FC_FN(fc_v512_strided)(const FC_T *x, int64_t o,
 #define FC_V512_TAKE(v, m) \
     ((FC_V512_MASK)(FC_V512_CMP(v, m, _CMP_GT_OQ) | FC_V512_CMP(v, v, _CMP_UNORD_Q)))
 
-/* The tap index of each lane's running max: int32 lanes beside float, int64
- * beside double, so both fill one 512-bit register. */
+/* The input position of each lane's running max (roff of its tap, then plus
+ * the lane's o*s): int32 lanes beside float, int64 beside double, so both
+ * fill one 512-bit register. */
 #if FC_IS_F64
-typedef int64_t FC_FN(fc_tap_lane);
-#define FC_TAPS_SET1 _mm512_set1_epi64
-#define FC_TAPS_MOV _mm512_mask_mov_epi64
+typedef int64_t FC_FN(fc_pos_lane);
+#define FC_POS_SET1(v) _mm512_set1_epi64(v)
+#define FC_POS_MOV _mm512_mask_mov_epi64
+#define FC_POS_ADD _mm512_add_epi64
+#define FC_POS_LANES(s) _mm512_set_epi64(7 * (s), 6 * (s), 5 * (s), 4 * (s), 3 * (s), 2 * (s), \
+                                         (s), 0)
 #else
-typedef int32_t FC_FN(fc_tap_lane);
-#define FC_TAPS_SET1 _mm512_set1_epi32
-#define FC_TAPS_MOV _mm512_mask_mov_epi32
+typedef int32_t FC_FN(fc_pos_lane);
+#define FC_POS_SET1(v) _mm512_set1_epi32((int32_t)(v))
+#define FC_POS_MOV _mm512_mask_mov_epi32
+#define FC_POS_ADD _mm512_add_epi32
+#define FC_POS_LANES(s) _mm512_set_epi32(15 * (s), 14 * (s), 13 * (s), 12 * (s), 11 * (s), \
+                                         10 * (s), 9 * (s), 8 * (s), 7 * (s), 6 * (s), \
+                                         5 * (s), 4 * (s), 3 * (s), 2 * (s), (s), 0)
 #endif
 
 /* One output row, outputs [lo, hi) (hi - lo >= FC_VL; with s = 2 every tap
- * may read 2*hi past its roff), window by window: y[o] = the max, idx[o] =
- * its input position, gx[that position] += gy[o], each unless NULL.  The
- * last step moves back to end at hi: y and idx are rewritten with the same
- * values, the gradient of the outputs already done is not added again. */
+ * may read 2*hi past its roff; positions fit the lanes), window by window:
+ * y[o] = the max, idx[o] = its input position, gx[that position] += gy[o],
+ * each unless NULL.  The last step moves back to end at hi: y and idx are
+ * rewritten with the same values, the gradient of the outputs already done
+ * is not added again. */
 FC_AVX512 static void FC_FN(fc_argmax_row_avx512)(const FC_T *x, const fc_row_taps *tp,
                                                   int64_t s, int64_t lo, int64_t hi,
                                                   FC_T *y, int64_t *idx, const FC_T *gy,
                                                   FC_T *gx)
 {
-    FC_FN(fc_tap_lane) taps[FC_VL];
+    FC_FN(fc_pos_lane) pos[FC_VL];
+    const __m512i lanes = FC_POS_LANES(s);
     for (int64_t o0 = lo;; o0 += FC_VL) {
         const int64_t o = o0 + FC_VL <= hi ? o0 : hi - FC_VL;
         FC_V512 m = FC_FN(fc_v512_strided)(x + tp->roff[0], o, s);
-        __m512i t = _mm512_setzero_si512();
+        __m512i at = FC_POS_SET1(tp->roff[0]);
         for (int64_t i = 1; i < tp->n; ++i) {
             const FC_V512 v = FC_FN(fc_v512_strided)(x + tp->roff[i], o, s);
             const FC_V512_MASK take = FC_V512_TAKE(v, m);
             m = FC_V512_MOV(m, take, v);
-            t = FC_TAPS_MOV(t, take, FC_TAPS_SET1((FC_FN(fc_tap_lane))i));
+            at = FC_POS_MOV(at, take, FC_POS_SET1(tp->roff[i]));
         }
         if (y) FC_V512_STOREU(y + o, m);
-        if (idx || gx) {
-            _mm512_storeu_si512(taps, t);
-            if (idx)
-                for (int64_t l = 0; l < FC_VL; ++l) idx[o + l] = tp->roff[taps[l]] + (o + l) * s;
-            if (gx)
-                for (int64_t l = o0 - o; l < FC_VL; ++l)
-                    gx[tp->roff[taps[l]] + (o + l) * s] += gy[o + l];
+        at = FC_POS_ADD(FC_POS_ADD(at, lanes), FC_POS_SET1(o * s));
+        if (idx) {
+#if FC_IS_F64
+            _mm512_storeu_si512(idx + o, at);
+#else
+            _mm512_storeu_si512(idx + o, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(at)));
+            _mm512_storeu_si512(idx + o + 8,
+                                _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(at, 1)));
+#endif
+        }
+        if (gx) {
+            _mm512_storeu_si512(pos, at);
+            for (int64_t l = o0 - o; l < FC_VL; ++l) gx[pos[l]] += gy[o + l];
         }
         if (o + FC_VL >= hi) break;
     }
 }
-#undef FC_TAPS_SET1
-#undef FC_TAPS_MOV
+#undef FC_POS_SET1
+#undef FC_POS_MOV
+#undef FC_POS_ADD
+#undef FC_POS_LANES
 #undef FC_V512_TAKE
 #undef FC_VL
 #undef FC_V512_
@@ -241,7 +259,10 @@ static int FC_FN(fc_max_pool_by_window)(const fc_geom *g, int64_t V, const FC_T 
     const int L = g->ndim - 1;
     const int64_t W = g->out[L], s = g->stride[L];
     int64_t koffs[FC_ROW_TAPS * FC_MAXD], tlo[FC_ROW_TAPS], thi[FC_ROW_TAPS];
-    if (V != 1 || s > 2 || g->k_size > FC_ROW_TAPS || !fc_cpu_has_avx512()) return 0;
+    /* input positions fit 32-bit lanes */
+    if (V != 1 || s > 2 || g->k_size > FC_ROW_TAPS || g->in_size > ((int64_t)1 << 30)
+        || !fc_cpu_has_avx512())
+        return 0;
     const int64_t ntaps = fc_last_axis_taps(g, koffs, tlo, thi);
     const int64_t VL = 64 / (int64_t)sizeof(FC_T);
     fc_row_taps tp;
