@@ -308,11 +308,13 @@ def test_against_torch(case, count_include_pad):
     tavg = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[d]
     ty, ti = tmax(tx, case["kernel"], stride, dilation=case["dilation"], return_indices=True,
                   **kw)
-    if (ti < 0).any() or (ti >= np.prod(x_cf.shape[2:])).any():
-        return  # torch's index for a window lying in the padding is undefined
     y, idx = fastconv.max_pool(x_cf, case["kernel"], stride, dilation=case["dilation"],
                                return_indices=True, **kw)
     np.testing.assert_array_equal(y, ty.detach().numpy())
+    if (idx < 0).any():
+        # torch's index for a window lying wholly in the padding is undefined
+        # (out of range, or some element the window does not hold)
+        return
     np.testing.assert_array_equal(idx, ti.numpy())
     g = np.random.default_rng(3).standard_normal(y.shape).astype(case["dtype"])
     ty.backward(torch.from_numpy(g))
@@ -321,7 +323,15 @@ def test_against_torch(case, count_include_pad):
                      tx.grad.numpy(), what="max_pool_grad vs torch")
     if all(dl == 1 for dl in case["dilation"]):
         tx.grad = None
-        ty = tavg(tx, case["kernel"], stride, count_include_pad=count_include_pad, **kw)
+        try:
+            ty = tavg(tx, case["kernel"], stride, count_include_pad=count_include_pad, **kw)
+        except RuntimeError as e:
+            # avg_pool3d refuses an input smaller than the kernel even when the
+            # padding makes up the difference (avg_pool1d/2d accept it); the
+            # reference loops check those cases (test_avg_pool_matches_reference)
+            if d == 3 and "smaller than kernel size" in str(e):
+                return
+            raise
         y = fastconv.avg_pool(x_cf, case["kernel"], stride, count_include_pad=count_include_pad,
                               **kw)
         ref.assert_close(y, ty.detach().numpy(), what="avg_pool vs torch")
