@@ -100,8 +100,8 @@ typedef int32_t FC_FN(fc_pos_lane);
                                          5 * (s), 4 * (s), 3 * (s), 2 * (s), (s), 0)
 #endif
 
-/* One output row, outputs [lo, hi) (hi - lo >= FC_VL; with s = 2 every tap
- * may read 2*hi past its roff; positions fit the lanes), window by window:
+/* One output row, outputs [lo, hi) (hi - lo >= FC_VL; with s = 2, x[roff +
+ * 2*hi - 1] readable for every tap; positions fit the lanes), window by window:
  * y[o] = the max, idx[o] = its input position, gx[that position] += gy[o],
  * each unless NULL.  The last step moves back to end at hi: y and idx are
  * rewritten with the same values, the gradient of the outputs already done
