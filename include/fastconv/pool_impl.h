@@ -100,47 +100,77 @@ typedef int32_t FC_FN(fc_pos_lane);
                                          5 * (s), 4 * (s), 3 * (s), 2 * (s), (s), 0)
 #endif
 
+/* The running max of FC_VL outputs from o over the row's taps (m), and the
+ * input position of each (at). */
+#define FC_ARGMAX_STEP(o, m, at)                                                 \
+    {                                                                            \
+        m = FC_FN(fc_v512_strided)(x + tp->roff[0], (o), s);                     \
+        at = FC_POS_SET1(tp->roff[0]);                                           \
+        for (int64_t i = 1; i < tp->n; ++i) {                                    \
+            const FC_V512 v = FC_FN(fc_v512_strided)(x + tp->roff[i], (o), s);   \
+            const FC_V512_MASK take = FC_V512_TAKE(v, m);                        \
+            m = FC_V512_MOV(m, take, v);                                         \
+            at = FC_POS_MOV(at, take, FC_POS_SET1(tp->roff[i]));                 \
+        }                                                                        \
+        at = FC_POS_ADD(FC_POS_ADD(at, lanes), FC_POS_SET1((o) * s));            \
+    }
+
 /* One output row, outputs [lo, hi) (hi - lo >= FC_VL; with s = 2, x[roff +
  * 2*hi - 1] readable for every tap; positions fit the lanes), window by window:
  * y[o] = the max, idx[o] = its input position, gx[that position] += gy[o],
  * each unless NULL.  The last step moves back to end at hi: y and idx are
  * rewritten with the same values, the gradient of the outputs already done
  * is not added again. */
+FC_AVX512 static void FC_FN(fc_argmax_out_avx512)(int64_t o, int64_t from, FC_V512 m,
+                                                  __m512i at, FC_T *y, int64_t *idx,
+                                                  const FC_T *gy, FC_T *gx)
+{
+    FC_FN(fc_pos_lane) pos[FC_VL];
+    if (y) FC_V512_STOREU(y + o, m);
+    if (idx) {
+#if FC_IS_F64
+        _mm512_storeu_si512(idx + o, at);
+#else
+        _mm512_storeu_si512(idx + o, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(at)));
+        _mm512_storeu_si512(idx + o + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(at, 1)));
+#endif
+    }
+    if (gx) {
+        _mm512_storeu_si512(pos, at);
+        for (int64_t l = from - o; l < FC_VL; ++l) gx[pos[l]] += gy[o + l];
+    }
+}
+
 FC_AVX512 static void FC_FN(fc_argmax_row_avx512)(const FC_T *x, const fc_row_taps *tp,
                                                   int64_t s, int64_t lo, int64_t hi,
                                                   FC_T *y, int64_t *idx, const FC_T *gy,
                                                   FC_T *gx)
 {
-    FC_FN(fc_pos_lane) pos[FC_VL];
     const __m512i lanes = FC_POS_LANES(s);
-    for (int64_t o0 = lo;; o0 += FC_VL) {
+    int64_t o0 = lo;
+    /* two vectors at a time: each window's max is a chain of dependent
+     * compares, and two chains overlap (a third faster on 3x3/2) */
+    for (; o0 + 2 * FC_VL <= hi; o0 += 2 * FC_VL) {
+        FC_V512 m0, m1;
+        __m512i at0, at1;
+        FC_ARGMAX_STEP(o0, m0, at0)
+        FC_ARGMAX_STEP(o0 + FC_VL, m1, at1)
+        FC_FN(fc_argmax_out_avx512)(o0, o0, m0, at0, y, idx, gy, gx);
+        FC_FN(fc_argmax_out_avx512)(o0 + FC_VL, o0 + FC_VL, m1, at1, y, idx, gy, gx);
+    }
+    if (o0 < hi) {
         const int64_t o = o0 + FC_VL <= hi ? o0 : hi - FC_VL;
-        FC_V512 m = FC_FN(fc_v512_strided)(x + tp->roff[0], o, s);
-        __m512i at = FC_POS_SET1(tp->roff[0]);
-        for (int64_t i = 1; i < tp->n; ++i) {
-            const FC_V512 v = FC_FN(fc_v512_strided)(x + tp->roff[i], o, s);
-            const FC_V512_MASK take = FC_V512_TAKE(v, m);
-            m = FC_V512_MOV(m, take, v);
-            at = FC_POS_MOV(at, take, FC_POS_SET1(tp->roff[i]));
+        FC_V512 m;
+        __m512i at;
+        FC_ARGMAX_STEP(o, m, at)
+        FC_FN(fc_argmax_out_avx512)(o, o0, m, at, y, idx, gy, gx);
+        if (o + FC_VL < hi) {
+            FC_ARGMAX_STEP(hi - FC_VL, m, at)
+            FC_FN(fc_argmax_out_avx512)(hi - FC_VL, o + FC_VL, m, at, y, idx, gy, gx);
         }
-        if (y) FC_V512_STOREU(y + o, m);
-        at = FC_POS_ADD(FC_POS_ADD(at, lanes), FC_POS_SET1(o * s));
-        if (idx) {
-#if FC_IS_F64
-            _mm512_storeu_si512(idx + o, at);
-#else
-            _mm512_storeu_si512(idx + o, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(at)));
-            _mm512_storeu_si512(idx + o + 8,
-                                _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(at, 1)));
-#endif
-        }
-        if (gx) {
-            _mm512_storeu_si512(pos, at);
-            for (int64_t l = o0 - o; l < FC_VL; ++l) gx[pos[l]] += gy[o + l];
-        }
-        if (o + FC_VL >= hi) break;
     }
 }
+#undef FC_ARGMAX_STEP
 #undef FC_POS_SET1
 #undef FC_POS_MOV
 #undef FC_POS_ADD
@@ -247,13 +277,15 @@ static inline void FC_FN(fc_argmax_row)(const FC_T *x, const fc_row_taps *tp, in
 
 /* Rows [r0, r1) of one plane, window by window (y, idx, gy point at row r0;
  * each may be NULL): the max, its position (-1 and -inf for a window wholly
- * in the padding), gx[position] += gy.  The same windows, scan order and
- * order of the gradient's sums as the tap-by-tap loops.  Channels-first
- * data, a last-axis stride of 1 or 2, at most FC_ROW_TAPS taps and AVX-512;
- * returns 0 (nothing done) otherwise. */
+ * in the padding), gx[position] += gy, gx's indices [z0, z1) along axis 0
+ * zeroed first (each just before the first output row that reads it: the
+ * plane's gradient would push its input out of L1 if zeroed at once).  The
+ * same windows, scan order and order of the gradient's sums as the
+ * tap-by-tap loops.  Channels-first data, a last-axis stride of 1 or 2, at
+ * most FC_ROW_TAPS taps and AVX-512; returns 0 (nothing done) otherwise. */
 static int FC_FN(fc_max_pool_by_window)(const fc_geom *g, int64_t V, const FC_T *x, int64_t r0,
                                         int64_t r1, FC_T *y, int64_t *idx, const FC_T *gy,
-                                        FC_T *gx)
+                                        FC_T *gx, int64_t z0, int64_t z1)
 {
 #if FC_HAVE_AVX512_ROWS
     const int L = g->ndim - 1;
@@ -267,9 +299,19 @@ static int FC_FN(fc_max_pool_by_window)(const fc_geom *g, int64_t V, const FC_T 
     const int64_t VL = 64 / (int64_t)sizeof(FC_T);
     fc_row_taps tp;
     int64_t oi[FC_MAXD];
+    const int64_t unit = g->in[0] ? g->in_size / g->in[0] : 0;  /* elements per index of axis 0 */
     fc_unravel(r0, L, g->out, oi);
     for (int64_t r = r0; r < r1; ++r) {
         const int64_t at = (r - r0) * W;
+        if (gx && z1 > z0) {
+            int64_t read_end = L ? oi[0] * g->stride[0] - g->pad[0]
+                                   + (g->k[0] - 1) * g->dil[0] + 1 : z1;
+            read_end = read_end < z1 ? read_end : z1;
+            if (read_end > z0) {
+                memset(gx + z0 * unit, 0, (size_t)((read_end - z0) * unit) * sizeof(FC_T));
+                z0 = read_end;
+            }
+        }
         FC_T *yr = y ? y + at : NULL;
         int64_t *ir = idx ? idx + at : NULL;
         const FC_T *gyr = gy ? gy + at : NULL;
@@ -300,9 +342,11 @@ static int FC_FN(fc_max_pool_by_window)(const fc_geom *g, int64_t V, const FC_T 
         FC_FN(fc_argmax_row_avx512)(x, &tp, s, lo, hi, yr, ir, gyr, gx);
         FC_FN(fc_argmax_row)(x, &tp, s, hi, W, yr, ir, gyr, gx);
     }
+    if (gx && z1 > z0) memset(gx + z0 * unit, 0, (size_t)((z1 - z0) * unit) * sizeof(FC_T));
     return 1;
 #else
     (void)g; (void)V; (void)x; (void)r0; (void)r1; (void)y; (void)idx; (void)gy; (void)gx;
+    (void)z0; (void)z1;
     return 0;
 #endif
 }
@@ -318,7 +362,7 @@ static void FC_FN(fc_max_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x, 
     const int64_t s = g->stride[g->ndim - 1];
     const int64_t y0 = r0 * W;
     int64_t koff[FC_MAXD], lo, hi;
-    if (FC_FN(fc_max_pool_by_window)(g, V, x, r0, r1, y, idx, NULL, NULL)) return;
+    if (FC_FN(fc_max_pool_by_window)(g, V, x, r0, r1, y, idx, NULL, NULL, 0, 0)) return;
     for (int64_t i = 0; i < (r1 - r0) * W * V; ++i) y[i] = -INFINITY;
     if (idx)
         for (int64_t i = 0; i < (r1 - r0) * W * V; ++i) idx[i] = -1;
@@ -355,14 +399,20 @@ static void FC_FN(fc_avg_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x,
 }
 
 /* gx (one input plane) += gy of rows [r0, r1) (gy points at the plane)
- * routed to each window's arg-max; ybuf and ibuf hold (r1 - r0) rows.
- * Outputs are visited in order, so sums into one element have a fixed order. */
+ * routed to each window's arg-max, gx's indices [z0, z1) along axis 0 zeroed
+ * first; ybuf and ibuf hold (r1 - r0) rows.  Outputs are visited in order,
+ * so sums into one element have a fixed order. */
 static void FC_FN(fc_max_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T *x,
                                          const FC_T *gy, int64_t r0, int64_t r1, FC_T *ybuf,
-                                         int64_t *ibuf, FC_T *gx)
+                                         int64_t *ibuf, FC_T *gx, int64_t z0, int64_t z1)
 {
     const int64_t W = g->out[g->ndim - 1];
-    if (FC_FN(fc_max_pool_by_window)(g, V, x, r0, r1, NULL, NULL, gy + r0 * W, gx)) return;
+    if (FC_FN(fc_max_pool_by_window)(g, V, x, r0, r1, NULL, NULL, gy + r0 * W, gx, z0, z1))
+        return;
+    if (z1 > z0) {
+        const int64_t unit = g->in_size / g->in[0] * V;
+        memset(gx + z0 * unit, 0, (size_t)((z1 - z0) * unit) * sizeof(FC_T));
+    }
     FC_FN(fc_max_pool_rows)(g, V, x, r0, r1, ybuf, ibuf);
     const FC_T *gyr = gy + r0 * W * V;
     for (int64_t i0 = 0; i0 < (r1 - r0) * W * V; i0 += V)

@@ -34,10 +34,10 @@ cdef extern from "fastconv/pool.h" nogil:
                               const double *counts, int64_t r0, int64_t r1, double *y)
     void fc_max_pool_grad_rows_f32(const fc_geom *g, int64_t V, const float *x, const float *gy,
                                    int64_t r0, int64_t r1, float *ybuf, int64_t *ibuf,
-                                   float *gx)
+                                   float *gx, int64_t z0, int64_t z1)
     void fc_max_pool_grad_rows_f64(const fc_geom *g, int64_t V, const double *x,
                                    const double *gy, int64_t r0, int64_t r1, double *ybuf,
-                                   int64_t *ibuf, double *gx)
+                                   int64_t *ibuf, double *gx, int64_t z0, int64_t z1)
     int64_t fc_max_pool_scatter_f32(const float *gy, const int64_t *idx, int64_t n, int64_t V,
                                     int64_t size, float *gx)
     int64_t fc_max_pool_scatter_f64(const double *gy, const int64_t *idx, int64_t n, int64_t V,
@@ -71,11 +71,12 @@ cdef inline void avg_rows(const fc_geom *g, int64_t V, const floating *x,
 
 cdef inline void max_grad_rows(const fc_geom *g, int64_t V, const floating *x,
                                const floating *gy, int64_t r0, int64_t r1, floating *ybuf,
-                               int64_t *ibuf, floating *gx) noexcept nogil:
+                               int64_t *ibuf, floating *gx, int64_t z0,
+                               int64_t z1) noexcept nogil:
     if floating is float:
-        fc_max_pool_grad_rows_f32(g, V, x, gy, r0, r1, ybuf, ibuf, gx)
+        fc_max_pool_grad_rows_f32(g, V, x, gy, r0, r1, ybuf, ibuf, gx, z0, z1)
     else:
-        fc_max_pool_grad_rows_f64(g, V, x, gy, r0, r1, ybuf, ibuf, gx)
+        fc_max_pool_grad_rows_f64(g, V, x, gy, r0, r1, ybuf, ibuf, gx, z0, z1)
 
 
 cdef inline int64_t scatter(const floating *gy, const int64_t *idx, int64_t n, int64_t V,
@@ -172,11 +173,11 @@ def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
                 r0 = b * bl.per_block
                 r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
                 fc_pool_block_zeros(&g, bl.per_block, bl.rows, b, bl.count, &z0, &z1)
-                memset(gxp + plane * bl.S + z0 * unit, 0, (z1 - z0) * unit * sizeof(floating))
-                if is_max:
+                if is_max:  # zeroes as it goes
                     max_grad_rows(&g, bl.V, xp + plane * bl.S, gyp + plane * bl.P, r0, r1, bpt, ibt,
-                                  gxp + plane * bl.S)
+                                  gxp + plane * bl.S, z0, z1)
                 else:
+                    memset(gxp + plane * bl.S + z0 * unit, 0, (z1 - z0) * unit * sizeof(floating))
                     avg_grad_rows(&g, bl.V, gyp + plane * bl.P, cp, r0, r1, bpt, gxp + plane * bl.S)
 
 
