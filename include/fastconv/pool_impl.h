@@ -115,12 +115,9 @@ typedef int32_t FC_FN(fc_pos_lane);
         at = FC_POS_ADD(FC_POS_ADD(at, lanes), FC_POS_SET1((o) * s));            \
     }
 
-/* One output row, outputs [lo, hi) (hi - lo >= FC_VL; with s = 2, x[roff +
- * 2*hi - 1] readable for every tap; positions fit the lanes), window by window:
- * y[o] = the max, idx[o] = its input position, gx[that position] += gy[o],
- * each unless NULL.  The last step moves back to end at hi: y and idx are
- * rewritten with the same values, the gradient of the outputs already done
- * is not added again. */
+/* FC_VL outputs from o, each unless NULL: y = their max m, idx = its input
+ * position at, gx[at] += gy for the outputs from `from` on (a step moved back
+ * to end at the row's end revisits outputs already done). */
 FC_AVX512 static void FC_FN(fc_argmax_out_avx512)(int64_t o, int64_t from, FC_V512 m,
                                                   __m512i at, FC_T *y, int64_t *idx,
                                                   const FC_T *gy, FC_T *gx)
@@ -141,6 +138,10 @@ FC_AVX512 static void FC_FN(fc_argmax_out_avx512)(int64_t o, int64_t from, FC_V5
     }
 }
 
+/* One output row, outputs [lo, hi) (hi - lo >= FC_VL; with s = 2, x[roff +
+ * 2*hi - 1] readable for every tap; positions fit the lanes), window by
+ * window: y[o] = the max, idx[o] = its input position, gx[that position] +=
+ * gy[o], each unless NULL.  The last step moves back to end at hi. */
 FC_AVX512 static void FC_FN(fc_argmax_row_avx512)(const FC_T *x, const fc_row_taps *tp,
                                                   int64_t s, int64_t lo, int64_t hi,
                                                   FC_T *y, int64_t *idx, const FC_T *gy,
@@ -149,7 +150,7 @@ FC_AVX512 static void FC_FN(fc_argmax_row_avx512)(const FC_T *x, const fc_row_ta
     const __m512i lanes = FC_POS_LANES(s);
     int64_t o0 = lo;
     /* two vectors at a time: each window's max is a chain of dependent
-     * compares, and two chains overlap (a third faster on 3x3/2) */
+     * compares, and two chains overlap (the 3x3/2 forward a fifth faster) */
     for (; o0 + 2 * FC_VL <= hi; o0 += 2 * FC_VL) {
         FC_V512 m0, m1;
         __m512i at0, at1;
