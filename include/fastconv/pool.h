@@ -165,15 +165,13 @@ typedef struct {
     int64_t roff[FC_ROW_TAPS], lo[FC_ROW_TAPS], hi[FC_ROW_TAPS];
 } fc_row_taps;
 
-/* The taps valid on the last axis, once per call: koffs (k_size x FC_MAXD)
- * and their output ranges; returns how many (0 when there are more than
- * FC_ROW_TAPS taps). */
+/* The taps valid on the last axis (of at most FC_ROW_TAPS), once per call:
+ * koffs (n x FC_MAXD) and their output ranges; returns how many (n). */
 static inline int64_t fc_last_axis_taps(const fc_geom *g, int64_t *koffs, int64_t *lo,
                                         int64_t *hi)
 {
     const int L = g->ndim - 1;
     int64_t n = 0;
-    if (g->k_size > FC_ROW_TAPS) return 0;
     for (int64_t t = 0; t < g->k_size; ++t) {
         int64_t *koff = koffs + n * FC_MAXD;
         fc_koff(g, t, koff);

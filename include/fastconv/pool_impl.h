@@ -254,6 +254,16 @@ static inline void FC_FN(fc_divide_by_counts)(const fc_geom *g, int64_t V, const
     }
 }
 
+/* gx's input indices [z0, z1) along axis 0 (see fc_pool_block_zeros) set to
+ * zero. */
+static inline void FC_FN(fc_zero_axis0)(const fc_geom *g, int64_t V, FC_T *gx, int64_t z0,
+                                        int64_t z1)
+{
+    if (z1 <= z0) return;
+    const int64_t unit = g->in_size / g->in[0] * V;  /* elements per index */
+    memset(gx + z0 * unit, 0, (size_t)((z1 - z0) * unit) * sizeof(FC_T));
+}
+
 /* One output row of fc_max_pool_by_window, outputs [lo, hi), one at a time. */
 static inline void FC_FN(fc_argmax_row)(const FC_T *x, const fc_row_taps *tp, int64_t s,
                                         int64_t lo, int64_t hi, FC_T *y, int64_t *idx,
@@ -300,7 +310,6 @@ static int FC_FN(fc_max_pool_by_window)(const fc_geom *g, int64_t V, const FC_T 
     const int64_t VL = 64 / (int64_t)sizeof(FC_T);
     fc_row_taps tp;
     int64_t oi[FC_MAXD];
-    const int64_t unit = g->in[0] ? g->in_size / g->in[0] : 0;  /* elements per index of axis 0 */
     fc_unravel(r0, L, g->out, oi);
     for (int64_t r = r0; r < r1; ++r) {
         const int64_t at = (r - r0) * W;
@@ -309,7 +318,7 @@ static int FC_FN(fc_max_pool_by_window)(const fc_geom *g, int64_t V, const FC_T 
                                    + (g->k[0] - 1) * g->dil[0] + 1 : z1;
             read_end = read_end < z1 ? read_end : z1;
             if (read_end > z0) {
-                memset(gx + z0 * unit, 0, (size_t)((read_end - z0) * unit) * sizeof(FC_T));
+                FC_FN(fc_zero_axis0)(g, 1, gx, z0, read_end);
                 z0 = read_end;
             }
         }
@@ -343,7 +352,7 @@ static int FC_FN(fc_max_pool_by_window)(const fc_geom *g, int64_t V, const FC_T 
         FC_FN(fc_argmax_row_avx512)(x, &tp, s, lo, hi, yr, ir, gyr, gx);
         FC_FN(fc_argmax_row)(x, &tp, s, hi, W, yr, ir, gyr, gx);
     }
-    if (gx && z1 > z0) memset(gx + z0 * unit, 0, (size_t)((z1 - z0) * unit) * sizeof(FC_T));
+    if (gx) FC_FN(fc_zero_axis0)(g, 1, gx, z0, z1);
     return 1;
 #else
     (void)g; (void)V; (void)x; (void)r0; (void)r1; (void)y; (void)idx; (void)gy; (void)gx;
@@ -410,10 +419,7 @@ static void FC_FN(fc_max_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T
     const int64_t W = g->out[g->ndim - 1];
     if (FC_FN(fc_max_pool_by_window)(g, V, x, r0, r1, NULL, NULL, gy + r0 * W, gx, z0, z1))
         return;
-    if (z1 > z0) {
-        const int64_t unit = g->in_size / g->in[0] * V;
-        memset(gx + z0 * unit, 0, (size_t)((z1 - z0) * unit) * sizeof(FC_T));
-    }
+    FC_FN(fc_zero_axis0)(g, V, gx, z0, z1);
     FC_FN(fc_max_pool_rows)(g, V, x, r0, r1, ybuf, ibuf);
     const FC_T *gyr = gy + r0 * W * V;
     for (int64_t i0 = 0; i0 < (r1 - r0) * W * V; i0 += V)
@@ -442,17 +448,18 @@ static int64_t FC_FN(fc_max_pool_scatter)(const FC_T *gy, const int64_t *idx, in
 }
 
 /* gx (one input plane) += every output of rows [r0, r1) of gy (gy points at
- * the plane) divided by its window size, spread over its window; `scaled`
- * holds (r1 - r0) rows. */
+ * the plane) divided by its window size, spread over its window, gx's indices
+ * [z0, z1) along axis 0 zeroed first; `scaled` holds (r1 - r0) rows. */
 FC_ISA_CLONES
 static void FC_FN(fc_avg_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T *gy,
                                          const FC_T *counts, int64_t r0, int64_t r1,
-                                         FC_T *scaled, FC_T *gx)
+                                         FC_T *scaled, FC_T *gx, int64_t z0, int64_t z1)
 {
     const int64_t W = g->out[g->ndim - 1];
     const int64_t s = g->stride[g->ndim - 1];
     const int64_t y0 = r0 * W;
     int64_t koff[FC_MAXD], lo, hi;
+    FC_FN(fc_zero_axis0)(g, V, gx, z0, z1);
     FC_FN(fc_divide_by_counts)(g, V, counts, r0, r1, gy + y0 * V, scaled);
     for (int64_t t = 0; t < g->k_size; ++t) {
         if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;

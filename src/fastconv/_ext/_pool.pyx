@@ -44,10 +44,10 @@ cdef extern from "fastconv/pool.h" nogil:
                                     int64_t size, double *gx)
     void fc_avg_pool_grad_rows_f32(const fc_geom *g, int64_t V, const float *gy,
                                    const float *counts, int64_t r0, int64_t r1, float *scaled,
-                                   float *gx)
+                                   float *gx, int64_t z0, int64_t z1)
     void fc_avg_pool_grad_rows_f64(const fc_geom *g, int64_t V, const double *gy,
                                    const double *counts, int64_t r0, int64_t r1,
-                                   double *scaled, double *gx)
+                                   double *scaled, double *gx, int64_t z0, int64_t z1)
     void fc_pool_block_zeros(const fc_geom *g, int64_t per, int64_t rows, int64_t b,
                              int64_t nb, int64_t *z0, int64_t *z1)
 
@@ -89,11 +89,12 @@ cdef inline int64_t scatter(const floating *gy, const int64_t *idx, int64_t n, i
 
 cdef inline void avg_grad_rows(const fc_geom *g, int64_t V, const floating *gy,
                                const floating *counts, int64_t r0, int64_t r1,
-                               floating *scaled, floating *gx) noexcept nogil:
+                               floating *scaled, floating *gx, int64_t z0,
+                               int64_t z1) noexcept nogil:
     if floating is float:
-        fc_avg_pool_grad_rows_f32(g, V, gy, counts, r0, r1, scaled, gx)
+        fc_avg_pool_grad_rows_f32(g, V, gy, counts, r0, r1, scaled, gx, z0, z1)
     else:
-        fc_avg_pool_grad_rows_f64(g, V, gy, counts, r0, r1, scaled, gx)
+        fc_avg_pool_grad_rows_f64(g, V, gy, counts, r0, r1, scaled, gx, z0, z1)
 
 
 cdef struct Blocks:
@@ -156,7 +157,6 @@ def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
     cdef floating *bp = &buf[0]
     cdef int64_t *ib = &ibuf[0] if ibuf.shape[0] > 0 else NULL
     cdef int64_t it, plane, r0, r1, per_color, b, z0, z1
-    cdef int64_t unit = bl.S // g.in_[0] if g.in_[0] > 0 else 0  # elements per index of axis 0
     cdef floating *bpt
     cdef int64_t *ibt
     cdef int color
@@ -173,12 +173,12 @@ def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
                 r0 = b * bl.per_block
                 r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
                 fc_pool_block_zeros(&g, bl.per_block, bl.rows, b, bl.count, &z0, &z1)
-                if is_max:  # zeroes as it goes
+                if is_max:
                     max_grad_rows(&g, bl.V, xp + plane * bl.S, gyp + plane * bl.P, r0, r1, bpt, ibt,
                                   gxp + plane * bl.S, z0, z1)
                 else:
-                    memset(gxp + plane * bl.S + z0 * unit, 0, (z1 - z0) * unit * sizeof(floating))
-                    avg_grad_rows(&g, bl.V, gyp + plane * bl.P, cp, r0, r1, bpt, gxp + plane * bl.S)
+                    avg_grad_rows(&g, bl.V, gyp + plane * bl.P, cp, r0, r1, bpt, gxp + plane * bl.S,
+                                  z0, z1)
 
 
 def max_pool_scatter(plan, const floating[::1] gy, const int64_t[::1] idx, floating[::1] gx):
