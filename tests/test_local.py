@@ -322,3 +322,26 @@ def test_direct_kernels_tiles_runs_and_threads(dtype, batch, kernel, dilation, c
                      what="grad_weight")
     np.testing.assert_array_equal(
         fastconv.local_conv_grad_weight(x, g, w.shape, workers=2, **kw), gw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("spatial, kernel, padding", [((5,), (7,), 1), ((3,), (5,), 1),
+                                                      ((2, 5), (4, 5), ((1, 1), (0, 0))),
+                                                      ((2, 3), (2, 3), 0)])
+def test_direct_kernels_patches_covering_the_plane(dtype, spatial, kernel, padding, rng):
+    """A kernel as large as the padded input: each channel's patch is its whole
+    plane, a run of offsets that continues into the next channel's (the
+    direct kernels take channel 0's runs and repeat them plane by plane),
+    3-20 elements long: longer than one 16-byte piece, or not."""
+    x = rng.standard_normal((3, 4) + spatial).astype(dtype)
+    w = rng.standard_normal((1,) * len(spatial) + (2, 4) + kernel).astype(dtype)
+    g = rng.standard_normal((3, 2) + (1,) * len(spatial)).astype(dtype)
+    kw = dict(padding=padding)
+    ref.assert_close(fastconv.local_conv(x, w, **kw), ref.tiled_conv(x, w, **kw), dtype=dtype,
+                     what="forward")
+    ref.assert_close(fastconv.local_conv_grad_input(g, w, x.shape, **kw),
+                     ref.tiled_conv_grad_input(g, w, x.shape, **kw), dtype=dtype,
+                     what="grad_input")
+    ref.assert_close(fastconv.local_conv_grad_weight(x, g, w.shape, **kw),
+                     ref.tiled_conv_grad_weight(x, g, w.shape, **kw), dtype=dtype,
+                     what="grad_weight")

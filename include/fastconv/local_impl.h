@@ -44,48 +44,51 @@ static void FC_FN(fc_from_position_rows)(const FC_T *rows, const int64_t *order,
 
 #include "avx512_types.h"
 
-/* rows[n*ldr + k] = src[n*xs + koffs[k]] for n < nb, koffs given as runs of
- * consecutive offsets, triples (src offset, length, rows offset); this copies
- * runs j0..j1-1.  Runs are short (a kernel row), so they move in 16-byte
- * pieces: a run may read one piece past its end (src carries that slack) and
- * write one past it (the next run, copied later, overwrites it; a row has
- * ldr >= K + 16 bytes of room).  one_piece: no run is longer than a piece. */
-static void FC_FN(fc_local_gather)(const FC_T *src, int64_t xs, int64_t nb, const int64_t *runs,
-                                   int64_t j0, int64_t j1, int one_piece, FC_T *rows,
-                                   int64_t ldr)
+/* The patch of one position is given channel by channel: `runs` lists
+ * channel 0's runs of consecutive offsets, triples (src offset in the plane,
+ * length, offset in the channel's kc patch elements); channel c is the same
+ * shifted by c*plane in src and c*kc in the patch.
+ *
+ * rows[n*ldr + k] = src[n*xs + koffs[k]] for n < nb and the patch elements
+ * of channels c0..c1-1.  Runs are short (a kernel row), so they move in
+ * 16-byte pieces: a run may read one piece past its end (src carries that
+ * slack) and write one past it (runs are copied in patch order, so the next
+ * one overwrites it; a row has ldr >= K + 16 bytes of room).  one_piece: no
+ * run is longer than a piece. */
+static void FC_FN(fc_local_gather)(const FC_T *src, int64_t xs, int64_t nb,
+                                   const int64_t *restrict runs, int64_t nrun, int64_t plane,
+                                   int64_t kc, int64_t c0, int64_t c1, int one_piece,
+                                   FC_T *restrict rows, int64_t ldr)
 {
     const int64_t piece = 16 / (int64_t)sizeof(FC_T);
-    if (one_piece) {  /* the usual case: every run (a kernel row) fits one piece */
-        for (int64_t n = 0; n < nb; ++n) {
-            const FC_T *s = src + n * xs;
-            FC_T *r = rows + n * ldr;
-            const int64_t *run = runs + 3 * j0;
-            int64_t j = j0;
-            /* four pieces loaded before they are stored: the loads overlap
-             * (a quarter faster on 3x3 64->64 at 28^2) */
-            for (; j + 4 <= j1; j += 4, run += 12) {
-                char p0[16], p1[16], p2[16], p3[16];
-                memcpy(p0, s + run[0], 16);
-                memcpy(p1, s + run[3], 16);
-                memcpy(p2, s + run[6], 16);
-                memcpy(p3, s + run[9], 16);
-                memcpy(r + run[2], p0, 16);
-                memcpy(r + run[5], p1, 16);
-                memcpy(r + run[8], p2, 16);
-                memcpy(r + run[11], p3, 16);
-            }
-            for (; j < j1; ++j, run += 3) memcpy(r + run[2], s + run[0], 16);
-        }
-        return;
-    }
     for (int64_t n = 0; n < nb; ++n) {
-        const FC_T *s = src + n * xs;
-        FC_T *r = rows + n * ldr;
-        for (int64_t j = j0; j < j1; ++j) {
-            const FC_T *sj = s + runs[3 * j];
-            FC_T *rj = r + runs[3 * j + 2];
-            for (int64_t i = 0; i < runs[3 * j + 1]; i += piece) memcpy(rj + i, sj + i, 16);
-        }
+        const FC_T *s = src + n * xs + c0 * plane;
+        FC_T *r = rows + n * ldr + c0 * kc;
+        if (one_piece) {  /* the usual case: every run (a kernel row) fits one piece */
+            /* a fixed count of runs per channel unrolls (kernels of 1-7 rows):
+             * 8% of the forward of 3x3 64->64 at 28^2, N=8 */
+#define FC_CHANNEL_RUNS(count)                                                  \
+            for (int64_t c = c0; c < c1; ++c, s += plane, r += kc)              \
+                for (int64_t j = 0; j < (count); ++j)                           \
+                    memcpy(r + runs[3 * j + 2], s + runs[3 * j], 16);
+            switch (nrun) {
+            case 1: FC_CHANNEL_RUNS(1) break;
+            case 2: FC_CHANNEL_RUNS(2) break;
+            case 3: FC_CHANNEL_RUNS(3) break;
+            case 4: FC_CHANNEL_RUNS(4) break;
+            case 5: FC_CHANNEL_RUNS(5) break;
+            case 7: FC_CHANNEL_RUNS(7) break;
+            default: FC_CHANNEL_RUNS(nrun)
+            }
+#undef FC_CHANNEL_RUNS
+        } else
+            for (int64_t c = c0; c < c1; ++c, s += plane, r += kc)
+                for (int64_t j = 0; j < nrun; ++j) {
+                    const FC_T *sj = s + runs[3 * j];
+                    FC_T *rj = r + runs[3 * j + 2];
+                    for (int64_t i = 0; i < runs[3 * j + 1]; i += piece)
+                        memcpy(rj + i, sj + i, 16);
+                }
     }
 }
 
@@ -100,10 +103,11 @@ static void FC_FN(fc_local_gather)(const FC_T *src, int64_t xs, int64_t nb, cons
  * FC_LOCAL_FAR bytes ahead (the hardware prefetchers lose the stream at every
  * page; on 3x3 64->64 at 28^2, N=8 the far one took another 10%). */
 #define FC_LOCAL_FAR 16384
-__attribute__((target("avx512f")))
-static void FC_FN(fc_local_dots_avx512)(const FC_T *w, const FC_T *rows, int64_t ldr,
-                                        int64_t nb, int64_t K, int64_t cout, const FC_T *bias,
-                                        FC_T *y, int64_t ldn, int64_t ldc, int64_t ahead)
+__attribute__((target("avx512f"), always_inline))
+static inline void FC_FN(fc_local_dots_avx512_body)(const FC_T *w, const FC_T *rows,
+                                                    int64_t ldr, int64_t nb, int64_t K,
+                                                    int64_t cout, const FC_T *bias, FC_T *y,
+                                                    int64_t ldn, int64_t ldc, int64_t ahead)
 {
     const int64_t kfull = K - K % FC_VL;
     const FC_MASK tail = FC_LANE_MASK(K - kfull);
@@ -147,6 +151,19 @@ static void FC_FN(fc_local_dots_avx512)(const FC_T *w, const FC_T *rows, int64_t
 #undef OUT
         }
     }
+}
+
+/* nb = 8, one full register tile, compiled apart: its row selects and
+ * output guards fold away (1-2% of the forward of 3x3 64->64 at 28^2, N=8) */
+__attribute__((target("avx512f")))
+static void FC_FN(fc_local_dots_avx512)(const FC_T *w, const FC_T *rows, int64_t ldr,
+                                        int64_t nb, int64_t K, int64_t cout, const FC_T *bias,
+                                        FC_T *y, int64_t ldn, int64_t ldc, int64_t ahead)
+{
+    if (nb == 8)
+        FC_FN(fc_local_dots_avx512_body)(w, rows, ldr, 8, K, cout, bias, y, ldn, ldc, ahead);
+    else
+        FC_FN(fc_local_dots_avx512_body)(w, rows, ldr, nb, K, cout, bias, y, ldn, ldc, ahead);
 }
 #undef FC_DOT_ROWS
 #undef FC_LOCAL_FAR
@@ -261,16 +278,18 @@ static void FC_FN(fc_local_combine)(const FC_T *g, const FC_T *w, int64_t nb, in
 /* dst[n*xs + koffs[k]] += rows[n*ldr + k] for n < nb, koffs as the runs of
  * fc_local_gather (the inverse of that gather, accumulated). */
 static void FC_FN(fc_local_scatter)(const FC_T *rows, int64_t ldr, int64_t nb,
-                                    const int64_t *runs, int64_t nrun, FC_T *dst, int64_t xs)
+                                    const int64_t *runs, int64_t nrun, int64_t plane,
+                                    int64_t kc, int64_t channels, FC_T *dst, int64_t xs)
 {
     for (int64_t n = 0; n < nb; ++n) {
         FC_T *d = dst + n * xs;
         const FC_T *r = rows + n * ldr;
-        for (int64_t j = 0; j < nrun; ++j) {
-            FC_T *restrict dj = d + runs[3 * j];
-            const FC_T *restrict rj = r + runs[3 * j + 2];
-            for (int64_t i = 0; i < runs[3 * j + 1]; ++i) dj[i] += rj[i];
-        }
+        for (int64_t c = 0; c < channels; ++c, d += plane, r += kc)
+            for (int64_t j = 0; j < nrun; ++j) {
+                FC_T *restrict dj = d + runs[3 * j];
+                const FC_T *restrict rj = r + runs[3 * j + 2];
+                for (int64_t i = 0; i < runs[3 * j + 1]; ++i) dj[i] += rj[i];
+            }
     }
 }
 

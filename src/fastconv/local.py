@@ -260,16 +260,16 @@ def _direct_padded_spatial(g):
 @lru_cache(maxsize=64)
 def _direct_plan(geom, batch, tiles, compute, threads):
     """What the direct kernels need besides the arrays, fixed by the shapes:
-    the patch runs over the padded input, each position's input base and
+    the patch runs of channel 0 over the padded input, each position's input base and
     weight class, rows per batch run and threads (the keyword arguments the
     three drivers share), whether every run fits one 16-byte piece, and the
     blocks of grad_input_direct.  Arrays are read-only: shared by the cache."""
     g = geom
     spatial = _direct_padded_spatial(g)
     out = g.out_spatial
-    koffs, rowbase = _offset_tables(spatial, out, g.kernel, g.dilation, g.stride,
-                                    g.in_channels)
-    k = koffs.size
+    # channel 0's offsets: fc_local_gather reads channel c c planes further on
+    koffs, rowbase = _offset_tables(spatial, out, g.kernel, g.dilation, g.stride, 1)
+    k = koffs.size * g.in_channels
     bases = (rowbase[:, None] + np.arange(out[-1]) * g.stride[-1]).reshape(-1)
     classes = np.ravel_multi_index(tuple(np.indices(out).reshape(len(out), -1)), tiles)
     runs = _offset_runs(koffs)
@@ -284,7 +284,7 @@ def _direct_plan(geom, batch, tiles, compute, threads):
     blocks = np.unique(blocks * prod(out[1:])).astype(np.int64)
     args = dict(runs=runs, K=k, bases=np.ascontiguousarray(bases, np.int64),
                 wbases=classes.astype(np.int64) * (g.out_channels * k),
-                ldr=_gather_row(k, itemsize), N=batch, Cout=g.out_channels,
+                ldr=_gather_row(k, itemsize), N=batch, Cin=g.in_channels, Cout=g.out_channels,
                 xs=g.in_channels * prod(spatial),
                 nb=max(1, min(batch, _DIRECT_ROWS_BYTES // (k * itemsize))),
                 nthreads=1 if work < SERIAL_WORK else threads)
@@ -305,7 +305,7 @@ def _direct_input(pb, x_cf):
 
 def _forward_direct(pb, x_cf, w, tied, y):
     a, one_piece, _ = _direct_plan(pb.geom, pb.batch, pb.tiles, pb.compute, pb.threads)
-    rows = _direct_rows(a, 2 * a["nb"] * a["ldr"], pb.compute)
+    rows = _direct_rows(a, a["nb"] * a["ldr"], pb.compute)
     _local.forward_direct(_direct_input(pb, x_cf), one_piece=one_piece,
                           w=_flat(np.ascontiguousarray(w, pb.compute)),
                           bias=np.empty(0, pb.compute) if tied is None else tied,

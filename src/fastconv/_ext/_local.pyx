@@ -40,18 +40,21 @@ cdef extern from "fastconv/local.h" nogil:
     void fc_from_position_rows_f64(const double *rows, const int64_t *order, int64_t nb,
                                    int64_t R, int64_t ld, int64_t ncol, double *grid)
     void fc_local_gather_f32(const float *src, int64_t xs, int64_t nb, const int64_t *runs,
-                             int64_t j0, int64_t j1, int one_piece, float *rows, int64_t ldr)
+                             int64_t nrun, int64_t plane, int64_t kc, int64_t c0, int64_t c1,
+                             int one_piece, float *rows, int64_t ldr)
     void fc_local_gather_f64(const double *src, int64_t xs, int64_t nb, const int64_t *runs,
-                             int64_t j0, int64_t j1, int one_piece, double *rows,
-                             int64_t ldr)
+                             int64_t nrun, int64_t plane, int64_t kc, int64_t c0, int64_t c1,
+                             int one_piece, double *rows, int64_t ldr)
     void fc_local_combine_f32(const float *g, const float *w, int64_t nb, int64_t K,
                               int64_t cout, float *rows, int64_t ldr)
     void fc_local_combine_f64(const double *g, const double *w, int64_t nb, int64_t K,
                               int64_t cout, double *rows, int64_t ldr)
     void fc_local_scatter_f32(const float *rows, int64_t ldr, int64_t nb, const int64_t *runs,
-                              int64_t nrun, float *dst, int64_t xs)
+                              int64_t nrun, int64_t plane, int64_t kc, int64_t channels,
+                              float *dst, int64_t xs)
     void fc_local_scatter_f64(const double *rows, int64_t ldr, int64_t nb,
-                              const int64_t *runs, int64_t nrun, double *dst, int64_t xs)
+                              const int64_t *runs, int64_t nrun, int64_t plane, int64_t kc,
+                              int64_t channels, double *dst, int64_t xs)
     void fc_local_outer_f32(const float *g, const float *rows, int64_t ldr, int64_t nb,
                             int64_t K, int64_t cout, int accumulate, float *gw)
     void fc_local_outer_f64(const double *g, const double *rows, int64_t ldr, int64_t nb,
@@ -317,13 +320,40 @@ cdef int64_t thread_share(str name, int64_t row_bytes, int64_t need_bytes, int64
     return have // nthreads
 
 
-cdef inline void gather(const floating *src, int64_t xs, int64_t nb, const int64_t *runs,
-                        int64_t j0, int64_t j1, int one_piece, floating *rows,
-                        int64_t ldr) noexcept nogil:
+cdef struct Patch:
+    # one position's patch, channel by channel (fc_local_gather in local_impl.h)
+    const int64_t *runs   # channel 0's runs: (src offset, length, patch offset)
+    int64_t nrun
+    int64_t plane         # channel stride of the padded input
+    int64_t kc            # patch elements per channel
+    int64_t channels
+    bint one_piece        # every run fits one 16-byte piece
+
+
+cdef Patch make_patch(const int64_t[::1] runs, bint one_piece, int64_t K, int64_t xs,
+                      int64_t Cin) except *:
+    if Cin < 1 or K % Cin or xs % Cin or runs.shape[0] % 3:
+        raise ValueError("inconsistent patch runs")
+    cdef Patch pt
+    pt.runs = &runs[0]
+    pt.nrun = runs.shape[0] // 3
+    pt.plane = xs // Cin
+    pt.kc = K // Cin
+    pt.channels = Cin
+    pt.one_piece = one_piece
+    return pt
+
+
+cdef inline void gather(const floating *src, int64_t xs, int64_t nb, const Patch *pt,
+                        int64_t c0, int64_t c1, floating *rows, int64_t ldr) noexcept nogil:
+    """The patches of channels c0..c1-1 of nb samples (src: sample 0's at the
+    position's base)."""
     if floating is float:
-        fc_local_gather_f32(src, xs, nb, runs, j0, j1, one_piece, rows, ldr)
+        fc_local_gather_f32(src, xs, nb, pt.runs, pt.nrun, pt.plane, pt.kc, c0, c1,
+                            pt.one_piece, rows, ldr)
     else:
-        fc_local_gather_f64(src, xs, nb, runs, j0, j1, one_piece, rows, ldr)
+        fc_local_gather_f64(src, xs, nb, pt.runs, pt.nrun, pt.plane, pt.kc, c0, c1,
+                            pt.one_piece, rows, ldr)
 
 
 cdef inline void dots(const floating *w, const floating *rows, int64_t ldr, int64_t nb,
@@ -335,80 +365,49 @@ cdef inline void dots(const floating *w, const floating *rows, int64_t ldr, int6
         fc_local_dots_f64(w, rows, ldr, nb, K, cout, bias, y, ldn, ldc, ahead)
 
 
-# The weight streams from memory while the gather waits on cache: the gather
-# of the next position is cut into this many slices, one after each slice of
-# the current position's dot products, so that the two overlap.
-DEF SLICES = 8
-
-
 def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_piece, int64_t K,
                    const int64_t[::1] bases, const int64_t[::1] wbases,
                    const floating[::1] w, const floating[::1] bias, floating[::1] y,
-                   floating[::1] rows, int64_t ldr, int64_t N, int64_t Cout, int64_t xs,
-                   int64_t nb, int64_t ahead, int nthreads):
+                   floating[::1] rows, int64_t ldr, int64_t N, int64_t Cin, int64_t Cout,
+                   int64_t xs, int64_t nb, int64_t ahead, int nthreads):
     """y = tiled_conv(xp, w) (+ tied bias), one output position at a time.
 
-    ``xp``: the zero-padded input, ``xs`` elements per sample.  Position p's
-    patch (K elements) is given by ``runs`` (triples: offset from
-    ``xp[n*xs + bases[p]]``, length, offset in the patch; ``one_piece``: no
-    run longer than 16 bytes); its weight class
-    starts at ``w[wbases[p]]`` (C_out x K); ``rows``: two buffers of nb patch
-    rows per thread, ``ldr`` >= K + 16 bytes apart; ``ahead``: the weight
+    ``xp``: the zero-padded input, ``xs`` elements per sample, ``Cin``
+    channels.  Position p's patch (K elements) is given by ``runs``, those of
+    channel 0 (triples: offset from ``xp[n*xs + bases[p]]``, length, offset
+    in the patch; ``one_piece``: no run longer than 16 bytes); its weight class
+    starts at ``w[wbases[p]]`` (C_out x K); ``rows``: nb patch rows per
+    thread, ``ldr`` >= K + 16 bytes apart; ``ahead``: the weight
     prefetch distance in bytes.  Every output is one dot product in a fixed
     order: bitwise the same for any thread count (each thread takes a
     contiguous range of positions)."""
     cdef int64_t P = bases.shape[0]
-    cdef int64_t nrun = runs.shape[0] // 3
     cdef int64_t per
-
+    cdef Patch pt = make_patch(runs, one_piece, K, xs, Cin)
     cdef const floating *xpp = &xp[0]
-    cdef const int64_t *rup = &runs[0]
     cdef const int64_t *bp = &bases[0]
     cdef const int64_t *wbp = &wbases[0]
     cdef const floating *wp = &w[0]
     cdef const floating *biasp = &bias[0] if bias.shape[0] > 0 else NULL
-    cdef const floating *bslice
     cdef floating *yp = &y[0]
     cdef floating *rp = &rows[0]
-    cdef floating *cur
-    cdef floating *nxt
-    cdef floating *tmp
-    cdef int64_t t, p, p0, p1, n0, m, s, c0, c1
+    cdef floating *buf
+    cdef int64_t t, p, n0, m
     cdef fc_tstate tstate
     per = thread_share("forward_direct", ldr * sizeof(floating), K * sizeof(floating) + 16,
-                       rows.shape[0], nthreads, 2 * nb * ldr)
+                       rows.shape[0], nthreads, nb * ldr)
     with nogil, parallel(num_threads=nthreads):
         tstate = fc_thread_enter()
         for t in prange(nthreads, schedule="static", chunksize=1):
-            p0 = t * P // nthreads
-            p1 = (t + 1) * P // nthreads
-            cur = rp + t * per
-            nxt = cur + nb * ldr
-            if nb >= N and p0 < p1:  # one batch run: the next gather rides along
-                gather(xpp + bp[p0], xs, N, rup, 0, nrun, one_piece, cur, ldr)
-                for p in range(p0, p1):
-                    for s in range(SLICES):
-                        c0 = s * Cout // SLICES
-                        c1 = (s + 1) * Cout // SLICES
-                        bslice = biasp + c0 if biasp != NULL else NULL
-                        dots(wp + wbp[p] + c0 * K, cur, ldr, N, K, c1 - c0, bslice,
-                             yp + c0 * P + p, Cout * P, P, ahead)
-                        if p + 1 < p1:
-                            gather(xpp + bp[p + 1], xs, N, rup, s * nrun // SLICES,
-                                   (s + 1) * nrun // SLICES, one_piece, nxt, ldr)
-                    tmp = cur
-                    cur = nxt
-                    nxt = tmp
-            else:
-                for p in range(p0, p1):
-                    n0 = 0
-                    while n0 < N:
-                        m = nb if n0 + nb <= N else N - n0
-                        gather(xpp + n0 * xs + bp[p], xs, m, rup, 0, nrun, one_piece, cur,
-                               ldr)
-                        dots(wp + wbp[p], cur, ldr, m, K, Cout, biasp, yp + n0 * Cout * P + p,
-                             Cout * P, P, ahead)
-                        n0 = n0 + m
+            buf = rp + t * per
+            for p in range(t * P // nthreads, (t + 1) * P // nthreads):
+                n0 = 0
+                while n0 < N:
+                    m = nb if n0 + nb <= N else N - n0
+                    gather(xpp + n0 * xs + bp[p], xs, m, &pt, 0, Cin, buf, ldr)
+                    dots(wp + wbp[p], buf, ldr, m, K, Cout, biasp, yp + n0 * Cout * P + p,
+                         Cout * P, P, ahead)
+                    n0 = n0 + m
         fc_thread_exit(tstate)
 
 
@@ -424,8 +423,8 @@ cdef inline void gather_column(const floating *gy, int64_t n0, int64_t m, int64_
 def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_piece,
                        int64_t K, const int64_t[::1] bases, const int64_t[::1] wbases,
                        const floating[::1] gy, floating[::1] gw, floating[::1] rows,
-                       int64_t ldr, int64_t N, int64_t Cout, int64_t xs, int64_t nb,
-                       int nthreads):
+                       int64_t ldr, int64_t N, int64_t Cin, int64_t Cout, int64_t xs,
+                       int64_t nb, int nthreads):
     """gw = the weight gradient of an unshared tiled_conv, one position at a time.
 
     The arguments are those of ``forward_direct``; ``gy`` is the output
@@ -434,8 +433,8 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
     batch runs accumulate in order): bitwise the same for any thread count."""
     cdef int64_t P = bases.shape[0]
     cdef int64_t per
+    cdef Patch pt = make_patch(runs, one_piece, K, xs, Cin)
     cdef const floating *xpp = &xp[0]
-    cdef const int64_t *rup = &runs[0]
     cdef const int64_t *bp = &bases[0]
     cdef const int64_t *wbp = &wbases[0]
     cdef const floating *gyp = &gy[0]
@@ -443,7 +442,7 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
     cdef floating *rp = &rows[0]
     cdef floating *buf
     cdef floating *gcol
-    cdef int64_t t, p, p0, p1, n0, m, nrun = runs.shape[0] // 3
+    cdef int64_t t, p, p0, p1, n0, m
     cdef fc_tstate tstate
     per = thread_share("grad_weight_direct", ldr * sizeof(floating),
                        K * sizeof(floating) + 16, rows.shape[0], nthreads, nb * (ldr + Cout))
@@ -458,7 +457,7 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
                 n0 = 0
                 while n0 < N:
                     m = nb if n0 + nb <= N else N - n0
-                    gather(xpp + n0 * xs + bp[p], xs, m, rup, 0, nrun, one_piece, buf, ldr)
+                    gather(xpp + n0 * xs + bp[p], xs, m, &pt, 0, Cin, buf, ldr)
                     gather_column(gyp, n0, m, Cout, P, p, gcol)
                     if floating is float:
                         fc_local_outer_f32(gcol, buf, ldr, m, K, Cout, n0 > 0, gwp + wbp[p])
@@ -471,8 +470,8 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
 def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
                       const int64_t[::1] bases, const int64_t[::1] wbases,
                       const floating[::1] w, const floating[::1] gy, floating[::1] rows,
-                      int64_t ldr, int64_t N, int64_t Cout, int64_t xs, int64_t nb,
-                      const int64_t[::1] blocks, int nthreads):
+                      int64_t ldr, int64_t N, int64_t Cin, int64_t Cout, int64_t xs,
+                      int64_t nb, const int64_t[::1] blocks, int nthreads):
     """gxp += the adjoint of an unshared tiled_conv applied to gy (N, C_out, P).
 
     ``gxp`` is the zero-padded input gradient (``xs`` elements per sample);
@@ -482,10 +481,9 @@ def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
     apart never reach the same input: even blocks run at once, then odd ones,
     each block in position order, so the sums do not depend on the threads."""
     cdef int64_t P = bases.shape[0]
-    cdef int64_t nrun = runs.shape[0] // 3
     cdef int64_t nblocks = blocks.shape[0] - 1
     cdef int64_t per
-    cdef const int64_t *rup = &runs[0]
+    cdef Patch pt = make_patch(runs, False, K, xs, Cin)
     cdef const int64_t *bp = &bases[0]
     cdef const int64_t *wbp = &wbases[0]
     cdef const int64_t *blk = &blocks[0]
@@ -517,11 +515,11 @@ def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
                         gather_column(gyp, n0, m, Cout, P, p, gcol)
                         if floating is float:
                             fc_local_combine_f32(gcol, wp + wbp[p], m, K, Cout, buf, ldr)
-                            fc_local_scatter_f32(buf, ldr, m, rup, nrun,
-                                                 gxpp + n0 * xs + bp[p], xs)
+                            fc_local_scatter_f32(buf, ldr, m, pt.runs, pt.nrun, pt.plane,
+                                                 pt.kc, Cin, gxpp + n0 * xs + bp[p], xs)
                         else:
                             fc_local_combine_f64(gcol, wp + wbp[p], m, K, Cout, buf, ldr)
-                            fc_local_scatter_f64(buf, ldr, m, rup, nrun,
-                                                 gxpp + n0 * xs + bp[p], xs)
+                            fc_local_scatter_f64(buf, ldr, m, pt.runs, pt.nrun, pt.plane,
+                                                 pt.kc, Cin, gxpp + n0 * xs + bp[p], xs)
                         n0 = n0 + m
             fc_thread_exit(tstate)
