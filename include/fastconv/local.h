@@ -46,6 +46,10 @@ static void fc_class_order(int ndim, const int64_t *out, const int64_t *tiles, i
     }
 }
 
+/* Elements the direct kernels' gather copies at once (fc_local_gather): a
+ * kernel row of up to this many taps is one copy. */
+#define FC_GATHER_PIECE 4
+
 #define FC_TEMPLATE "local_impl.h"
 #include "for_each_dtype.h"
 

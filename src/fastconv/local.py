@@ -238,9 +238,9 @@ def _offset_runs(koffs):
 
 
 def _gather_row(k, itemsize):
-    """Elements per patch row of the direct kernels: k and the 16 bytes the
+    """Elements per patch row of the direct kernels: k and the piece the
     gather may write past them, in whole cache lines."""
-    return whole_lines(k + 16 // itemsize, itemsize)
+    return whole_lines(k + _local.GATHER_PIECE, itemsize)
 
 
 def _direct_rows(a, per_thread, dtype):
@@ -262,7 +262,7 @@ def _direct_plan(geom, batch, tiles, compute, threads):
     """What the direct kernels need besides the arrays, fixed by the shapes:
     the patch runs of channel 0 over the padded input, each position's input base and
     weight class, rows per batch run and threads (the keyword arguments the
-    three drivers share), whether every run fits one 16-byte piece, and the
+    three drivers share), whether every run fits one gather piece, and the
     blocks of grad_input_direct.  Arrays are read-only: shared by the cache."""
     g = geom
     spatial = _direct_padded_spatial(g)
@@ -291,15 +291,15 @@ def _direct_plan(geom, batch, tiles, compute, threads):
     for v in (*args.values(), blocks):
         if isinstance(v, np.ndarray):
             v.flags.writeable = False
-    return MappingProxyType(args), bool(runs[1::3].max() * itemsize <= 16), blocks
+    return MappingProxyType(args), bool(runs[1::3].max() <= _local.GATHER_PIECE), blocks
 
 
 def _direct_input(pb, x_cf):
-    """The padded input of the gathering kernels, with 16 bytes of slack for
-    the gather's pieces (local_impl.h)."""
+    """The padded input of the gathering kernels, with a piece of slack for
+    the gather (local_impl.h)."""
     g = pb.geom
-    xp = pad_or_crop(_engine_input(g, x_cf, pb.compute), g.implicit_pad, slack=4,
-                     threads=pb.threads)
+    xp = pad_or_crop(_engine_input(g, x_cf, pb.compute), g.implicit_pad,
+                     slack=_local.GATHER_PIECE, threads=pb.threads)
     return _flat(xp)
 
 

@@ -29,6 +29,7 @@ from fastconv._ext._runtime cimport (
 
 
 cdef extern from "fastconv/local.h" nogil:
+    enum: FC_GATHER_PIECE
     void fc_class_order(int ndim, const int64_t *out, const int64_t *tiles, int64_t p0,
                         int64_t p1, int64_t *cls, int64_t *order)
     void fc_to_position_rows_f32(const float *grid, const int64_t *order, int64_t nb,
@@ -81,6 +82,11 @@ cdef inline void from_rows(const floating *rows, const int64_t *order, int64_t n
         fc_from_position_rows_f32(rows, order, nb, R, ld, ncol, grid)
     else:
         fc_from_position_rows_f64(rows, order, nb, R, ld, ncol, grid)
+
+
+# elements the gather of the direct kernels copies at once: the rows and the
+# padded input carry that much room past their ends
+GATHER_PIECE = FC_GATHER_PIECE
 
 
 def register_blas_threads_local(addresses):
@@ -310,12 +316,12 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy, floating[::
         fc_thread_exit(tstate)
 
 
-cdef int64_t thread_share(str name, int64_t row_bytes, int64_t need_bytes, int64_t have,
+cdef int64_t thread_share(str name, int64_t ldr, int64_t need_ldr, int64_t have,
                           int nthreads, int64_t need) except -1:
     """Each thread's share of the workspace the Python layer sized (its
     length over the threads, so the layer may round shares up to whole cache
     lines), after the drivers' own guard on it."""
-    if row_bytes < need_bytes or nthreads < 1 or have // nthreads < need:
+    if ldr < need_ldr or nthreads < 1 or have // nthreads < need:
         raise ValueError(f"{name}: patch rows too small")
     return have // nthreads
 
@@ -327,7 +333,7 @@ cdef struct Patch:
     int64_t plane         # channel stride of the padded input
     int64_t kc            # patch elements per channel
     int64_t channels
-    bint one_piece        # every run fits one 16-byte piece
+    bint one_piece        # every run fits one piece of the gather
 
 
 cdef Patch make_patch(const int64_t[::1] runs, bint one_piece, int64_t K, int64_t xs,
@@ -375,9 +381,9 @@ def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_pie
     ``xp``: the zero-padded input, ``xs`` elements per sample, ``Cin``
     channels.  Position p's patch (K elements) is given by ``runs``, those of
     channel 0 (triples: offset from ``xp[n*xs + bases[p]]``, length, offset
-    in the patch; ``one_piece``: no run longer than 16 bytes); its weight class
+    in the patch; ``one_piece``: no run longer than GATHER_PIECE); its weight class
     starts at ``w[wbases[p]]`` (C_out x K); ``rows``: nb patch rows per
-    thread, ``ldr`` >= K + 16 bytes apart; ``ahead``: the weight
+    thread, ``ldr`` >= K + GATHER_PIECE apart; ``ahead``: the weight
     prefetch distance in bytes.  Every output is one dot product in a fixed
     order: bitwise the same for any thread count (each thread takes a
     contiguous range of positions)."""
@@ -394,8 +400,8 @@ def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_pie
     cdef floating *buf
     cdef int64_t t, p, n0, m
     cdef fc_tstate tstate
-    per = thread_share("forward_direct", ldr * sizeof(floating), K * sizeof(floating) + 16,
-                       rows.shape[0], nthreads, nb * ldr)
+    per = thread_share("forward_direct", ldr, K + FC_GATHER_PIECE, rows.shape[0], nthreads,
+                       nb * ldr)
     with nogil, parallel(num_threads=nthreads):
         tstate = fc_thread_enter()
         for t in prange(nthreads, schedule="static", chunksize=1):
@@ -444,8 +450,8 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
     cdef floating *gcol
     cdef int64_t t, p, p0, p1, n0, m
     cdef fc_tstate tstate
-    per = thread_share("grad_weight_direct", ldr * sizeof(floating),
-                       K * sizeof(floating) + 16, rows.shape[0], nthreads, nb * (ldr + Cout))
+    per = thread_share("grad_weight_direct", ldr, K + FC_GATHER_PIECE, rows.shape[0], nthreads,
+                       nb * (ldr + Cout))
     with nogil, parallel(num_threads=nthreads):
         tstate = fc_thread_enter()
         for t in prange(nthreads, schedule="static", chunksize=1):
@@ -496,8 +502,8 @@ def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
     cdef int64_t it, b, p, n0, m, per_color
     cdef int color
     cdef fc_tstate tstate
-    per = thread_share("grad_input_direct", ldr * sizeof(floating), K * sizeof(floating),
-                       rows.shape[0], nthreads, nb * (ldr + Cout))
+    per = thread_share("grad_input_direct", ldr, K, rows.shape[0], nthreads,
+                       nb * (ldr + Cout))
     for color in range(2):
         per_color = (nblocks - color + 1) // 2
         if per_color <= 0:
