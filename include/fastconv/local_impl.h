@@ -50,25 +50,25 @@ static void FC_FN(fc_from_position_rows)(const FC_T *rows, const int64_t *order,
  * shifted by c*plane in src and c*kc in the patch.
  *
  * rows[n*ldr + k] = src[n*xs + koffs[k]] for n < nb and the patch elements
- * of channels c0..c1-1.  Runs are short (a kernel row), so they move in
+ * of all `channels`.  Runs are short (a kernel row), so they move in
  * pieces of FC_GATHER_PIECE elements: a run may read one piece past its end
  * (src carries that slack) and write one past it (runs are copied in patch
  * order, so the next one overwrites it; a row has ldr >= K + FC_GATHER_PIECE
  * elements of room).  one_piece: no run is longer than a piece. */
 static void FC_FN(fc_local_gather)(const FC_T *src, int64_t xs, int64_t nb,
                                    const int64_t *restrict runs, int64_t nrun, int64_t plane,
-                                   int64_t kc, int64_t c0, int64_t c1, int one_piece,
+                                   int64_t kc, int64_t channels, int one_piece,
                                    FC_T *restrict rows, int64_t ldr)
 {
     const size_t piece_bytes = FC_GATHER_PIECE * sizeof(FC_T);
     for (int64_t n = 0; n < nb; ++n) {
-        const FC_T *s = src + n * xs + c0 * plane;
-        FC_T *r = rows + n * ldr + c0 * kc;
+        const FC_T *s = src + n * xs;
+        FC_T *r = rows + n * ldr;
         if (one_piece) {  /* the usual case: every run (a kernel row) fits one piece */
             /* a fixed count of runs per channel unrolls (kernels of 1-7 rows):
              * 8% of the forward of 3x3 64->64 at 28^2, N=8 */
 #define FC_CHANNEL_RUNS(count)                                                  \
-            for (int64_t c = c0; c < c1; ++c, s += plane, r += kc)              \
+            for (int64_t c = 0; c < channels; ++c, s += plane, r += kc)         \
                 for (int64_t j = 0; j < (count); ++j)                           \
                     memcpy(r + runs[3 * j + 2], s + runs[3 * j], piece_bytes);
             switch (nrun) {
@@ -82,7 +82,7 @@ static void FC_FN(fc_local_gather)(const FC_T *src, int64_t xs, int64_t nb,
             }
 #undef FC_CHANNEL_RUNS
         } else
-            for (int64_t c = c0; c < c1; ++c, s += plane, r += kc)
+            for (int64_t c = 0; c < channels; ++c, s += plane, r += kc)
                 for (int64_t j = 0; j < nrun; ++j) {
                     const FC_T *sj = s + runs[3 * j];
                     FC_T *rj = r + runs[3 * j + 2];

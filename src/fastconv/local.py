@@ -260,10 +260,11 @@ def _direct_padded_spatial(g):
 @lru_cache(maxsize=64)
 def _direct_plan(geom, batch, tiles, compute, threads):
     """What the direct kernels need besides the arrays, fixed by the shapes:
-    the patch runs of channel 0 over the padded input, each position's input base and
-    weight class, rows per batch run and threads (the keyword arguments the
-    three drivers share), whether every run fits one gather piece, and the
-    blocks of grad_input_direct.  Arrays are read-only: shared by the cache."""
+    channel 0's patch runs over the padded input, each position's input base
+    and weight class, rows per batch run and threads (the keyword arguments
+    the three drivers share), whether every run fits one gather piece, and
+    the blocks of grad_input_direct.  Arrays are read-only: shared by the
+    cache."""
     g = geom
     spatial = _direct_padded_spatial(g)
     out = g.out_spatial

@@ -41,10 +41,10 @@ cdef extern from "fastconv/local.h" nogil:
     void fc_from_position_rows_f64(const double *rows, const int64_t *order, int64_t nb,
                                    int64_t R, int64_t ld, int64_t ncol, double *grid)
     void fc_local_gather_f32(const float *src, int64_t xs, int64_t nb, const int64_t *runs,
-                             int64_t nrun, int64_t plane, int64_t kc, int64_t c0, int64_t c1,
+                             int64_t nrun, int64_t plane, int64_t kc, int64_t channels,
                              int one_piece, float *rows, int64_t ldr)
     void fc_local_gather_f64(const double *src, int64_t xs, int64_t nb, const int64_t *runs,
-                             int64_t nrun, int64_t plane, int64_t kc, int64_t c0, int64_t c1,
+                             int64_t nrun, int64_t plane, int64_t kc, int64_t channels,
                              int one_piece, double *rows, int64_t ldr)
     void fc_local_combine_f32(const float *g, const float *w, int64_t nb, int64_t K,
                               int64_t cout, float *rows, int64_t ldr)
@@ -351,14 +351,13 @@ cdef Patch make_patch(const int64_t[::1] runs, bint one_piece, int64_t K, int64_
 
 
 cdef inline void gather(const floating *src, int64_t xs, int64_t nb, const Patch *pt,
-                        int64_t c0, int64_t c1, floating *rows, int64_t ldr) noexcept nogil:
-    """The patches of channels c0..c1-1 of nb samples (src: sample 0's at the
-    position's base)."""
+                        floating *rows, int64_t ldr) noexcept nogil:
+    """The patches of nb samples (src: sample 0's at the position's base)."""
     if floating is float:
-        fc_local_gather_f32(src, xs, nb, pt.runs, pt.nrun, pt.plane, pt.kc, c0, c1,
+        fc_local_gather_f32(src, xs, nb, pt.runs, pt.nrun, pt.plane, pt.kc, pt.channels,
                             pt.one_piece, rows, ldr)
     else:
-        fc_local_gather_f64(src, xs, nb, pt.runs, pt.nrun, pt.plane, pt.kc, c0, c1,
+        fc_local_gather_f64(src, xs, nb, pt.runs, pt.nrun, pt.plane, pt.kc, pt.channels,
                             pt.one_piece, rows, ldr)
 
 
@@ -381,8 +380,8 @@ def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_pie
     ``xp``: the zero-padded input, ``xs`` elements per sample, ``Cin``
     channels.  Position p's patch (K elements) is given by ``runs``, those of
     channel 0 (triples: offset from ``xp[n*xs + bases[p]]``, length, offset
-    in the patch; ``one_piece``: no run longer than GATHER_PIECE); its weight class
-    starts at ``w[wbases[p]]`` (C_out x K); ``rows``: nb patch rows per
+    in the patch; ``one_piece``: no run longer than GATHER_PIECE); its weight
+    class starts at ``w[wbases[p]]`` (C_out x K); ``rows``: nb patch rows per
     thread, ``ldr`` >= K + GATHER_PIECE apart; ``ahead``: the weight
     prefetch distance in bytes.  Every output is one dot product in a fixed
     order: bitwise the same for any thread count (each thread takes a
@@ -410,7 +409,7 @@ def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_pie
                 n0 = 0
                 while n0 < N:
                     m = nb if n0 + nb <= N else N - n0
-                    gather(xpp + n0 * xs + bp[p], xs, m, &pt, 0, Cin, buf, ldr)
+                    gather(xpp + n0 * xs + bp[p], xs, m, &pt, buf, ldr)
                     dots(wp + wbp[p], buf, ldr, m, K, Cout, biasp, yp + n0 * Cout * P + p,
                          Cout * P, P, ahead)
                     n0 = n0 + m
@@ -463,7 +462,7 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
                 n0 = 0
                 while n0 < N:
                     m = nb if n0 + nb <= N else N - n0
-                    gather(xpp + n0 * xs + bp[p], xs, m, &pt, 0, Cin, buf, ldr)
+                    gather(xpp + n0 * xs + bp[p], xs, m, &pt, buf, ldr)
                     gather_column(gyp, n0, m, Cout, P, p, gcol)
                     if floating is float:
                         fc_local_outer_f32(gcol, buf, ldr, m, K, Cout, n0 > 0, gwp + wbp[p])
@@ -522,10 +521,12 @@ def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
                         if floating is float:
                             fc_local_combine_f32(gcol, wp + wbp[p], m, K, Cout, buf, ldr)
                             fc_local_scatter_f32(buf, ldr, m, pt.runs, pt.nrun, pt.plane,
-                                                 pt.kc, Cin, gxpp + n0 * xs + bp[p], xs)
+                                                 pt.kc, pt.channels, gxpp + n0 * xs + bp[p],
+                                                 xs)
                         else:
                             fc_local_combine_f64(gcol, wp + wbp[p], m, K, Cout, buf, ldr)
                             fc_local_scatter_f64(buf, ldr, m, pt.runs, pt.nrun, pt.plane,
-                                                 pt.kc, Cin, gxpp + n0 * xs + bp[p], xs)
+                                                 pt.kc, pt.channels, gxpp + n0 * xs + bp[p],
+                                                 xs)
                         n0 = n0 + m
             fc_thread_exit(tstate)
