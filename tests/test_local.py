@@ -294,11 +294,14 @@ def test_wide_patches_split_the_batch(rng):
 @pytest.mark.parametrize("batch", [1, 7, 8, 11])
 @pytest.mark.parametrize("kernel, dilation, c_in", [((3, 3), 1, 16), ((5, 2), 1, 16),
                                                     ((3, 3), 2, 16), ((3, 3), 1, 5),
-                                                    ((1, 1), 1, 5)])
+                                                    ((1, 1), 1, 5), ((2, 3), 1, 3),
+                                                    ((4, 4), 1, 3), ((6, 1), 1, 3),
+                                                    ((7, 3), 1, 3), ((2, 5), 1, 3)])
 def test_direct_kernels_tiles_runs_and_threads(dtype, batch, kernel, dilation, c_in, rng):
     """The direct kernels of local_conv's three faces: batches around the
-    8-row register tiles, kernel rows that fit one 16-byte piece or not
-    (5 taps; dilation: runs of one), C_out odd (the forward pairs weight
+    8-row register tiles, kernel rows that fit one 4-element piece or not
+    (5 taps; dilation: runs of one), 1-7 and 9 runs per channel (the gather
+    unrolls each count up to 7), C_out odd (the forward pairs weight
     rows), C_in*K = 144 and 80 (partial four-vector blocks of the gradient),
     45 (whole vectors and a partial one) and 5 (a partial vector alone),
     bias, and the same bits for one or two threads."""

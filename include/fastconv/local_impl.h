@@ -77,6 +77,7 @@ static void FC_FN(fc_local_gather)(const FC_T *src, int64_t xs, int64_t nb,
             case 3: FC_CHANNEL_RUNS(3) break;
             case 4: FC_CHANNEL_RUNS(4) break;
             case 5: FC_CHANNEL_RUNS(5) break;
+            case 6: FC_CHANNEL_RUNS(6) break;
             case 7: FC_CHANNEL_RUNS(7) break;
             default: FC_CHANNEL_RUNS(nrun)
             }
