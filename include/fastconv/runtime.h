@@ -80,14 +80,15 @@ static inline void fc_thread_exit(fc_tstate st)
     fc_fp_exit(st.fp);
 }
 
-/* CPU features for the kernels that pick an ISA variant at run time. */
+/* CPU features for the kernels that pick an ISA variant at run time.  The
+ * AVX-512 kernels may use AVX-512F and VL (every AVX-512 CPU but Xeon Phi). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 static inline int fc_cpu_has_avx512(void)
 {
     static int known = -1;  /* a benign race: every thread computes the same value */
     if (known < 0) {
         __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        known = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
     }
     return known;
 }

@@ -276,13 +276,15 @@ def _direct_plan(geom, batch, tiles, compute, threads):
     runs = _offset_runs(koffs)
     itemsize = np.dtype(compute).itemsize
     work = batch * g.out_channels * bases.size * k
-    # About 8 blocks of whole outer rows, two apart never reaching the same
-    # input: (rows + 1) * stride > dilation * (k - 1) on the outermost axis.
-    # They depend on the shape alone: so does the order of every sum.
-    halo = g.dilation[0] * (g.kernel[0] - 1)
-    rows_per_block = max(halo // g.stride[0] + 1, -(-out[0] // 8))
-    blocks = np.minimum(np.arange(0, out[0] + rows_per_block, rows_per_block), out[0])
-    blocks = np.unique(blocks * prod(out[1:])).astype(np.int64)
+    # Up to 8 blocks of whole outer rows, as even as the rows allow (four of
+    # each color: even shares for 2 or 4 threads), two apart never reaching
+    # the same input: (rows + 1) * stride > dilation * (k - 1) on the
+    # outermost axis.  They depend on the shape alone: so does the order of
+    # every sum.
+    min_rows = g.dilation[0] * (g.kernel[0] - 1) // g.stride[0] + 1
+    nblocks = max(1, min(8, out[0] // min_rows))
+    blocks = np.unique(np.arange(nblocks + 1) * out[0] // nblocks * prod(out[1:]))
+    blocks = blocks.astype(np.int64)
     args = dict(runs=runs, K=k, bases=np.ascontiguousarray(bases, np.int64),
                 wbases=classes.astype(np.int64) * (g.out_channels * k),
                 ldr=_gather_row(k, itemsize), N=batch, Cin=g.in_channels, Cout=g.out_channels,
@@ -324,12 +326,12 @@ def _grad_weight_direct(pb, x_cf, gy_cf, gw):
 def _grad_input_direct(pb, gy_cf, w):
     """The input gradient on the engine's (explicitly padded) input grid."""
     g = pb.geom
-    a, _, blocks = _direct_plan(g, pb.batch, pb.tiles, pb.compute, pb.threads)
+    a, one_piece, blocks = _direct_plan(g, pb.batch, pb.tiles, pb.compute, pb.threads)
     gxp = np.zeros((pb.batch, g.in_channels) + _direct_padded_spatial(g), pb.compute)
     rows = _direct_rows(a, a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
     _local.grad_input_direct(_flat(gxp), w=_flat(np.ascontiguousarray(w, pb.compute)),
                              gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)), rows=rows,
-                             blocks=blocks, **a)
+                             one_piece=one_piece, blocks=blocks, **a)
     crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(g.padded_spatial, g.implicit_pad))
     return np.ascontiguousarray(gxp[(slice(None), slice(None)) + crop])
 

@@ -52,10 +52,10 @@ cdef extern from "fastconv/local.h" nogil:
                               int64_t cout, double *rows, int64_t ldr)
     void fc_local_scatter_f32(const float *rows, int64_t ldr, int64_t nb, const int64_t *runs,
                               int64_t nrun, int64_t plane, int64_t kc, int64_t channels,
-                              float *dst, int64_t xs)
+                              int one_piece, float *dst, int64_t xs)
     void fc_local_scatter_f64(const double *rows, int64_t ldr, int64_t nb,
                               const int64_t *runs, int64_t nrun, int64_t plane, int64_t kc,
-                              int64_t channels, double *dst, int64_t xs)
+                              int64_t channels, int one_piece, double *dst, int64_t xs)
     void fc_local_outer_f32(const float *g, const float *rows, int64_t ldr, int64_t nb,
                             int64_t K, int64_t cout, int accumulate, float *gw)
     void fc_local_outer_f64(const double *g, const double *rows, int64_t ldr, int64_t nb,
@@ -472,7 +472,7 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
         fc_thread_exit(tstate)
 
 
-def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
+def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, bint one_piece, int64_t K,
                       const int64_t[::1] bases, const int64_t[::1] wbases,
                       const floating[::1] w, const floating[::1] gy, floating[::1] rows,
                       int64_t ldr, int64_t N, int64_t Cin, int64_t Cout, int64_t xs,
@@ -488,7 +488,7 @@ def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
     cdef int64_t P = bases.shape[0]
     cdef int64_t nblocks = blocks.shape[0] - 1
     cdef int64_t per
-    cdef Patch pt = make_patch(runs, False, K, xs, Cin)
+    cdef Patch pt = make_patch(runs, one_piece, K, xs, Cin)
     cdef const int64_t *bp = &bases[0]
     cdef const int64_t *wbp = &wbases[0]
     cdef const int64_t *blk = &blocks[0]
@@ -521,12 +521,12 @@ def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
                         if floating is float:
                             fc_local_combine_f32(gcol, wp + wbp[p], m, K, Cout, buf, ldr)
                             fc_local_scatter_f32(buf, ldr, m, pt.runs, pt.nrun, pt.plane,
-                                                 pt.kc, pt.channels, gxpp + n0 * xs + bp[p],
-                                                 xs)
+                                                 pt.kc, pt.channels, pt.one_piece,
+                                                 gxpp + n0 * xs + bp[p], xs)
                         else:
                             fc_local_combine_f64(gcol, wp + wbp[p], m, K, Cout, buf, ldr)
                             fc_local_scatter_f64(buf, ldr, m, pt.runs, pt.nrun, pt.plane,
-                                                 pt.kc, pt.channels, gxpp + n0 * xs + bp[p],
-                                                 xs)
+                                                 pt.kc, pt.channels, pt.one_piece,
+                                                 gxpp + n0 * xs + bp[p], xs)
                         n0 = n0 + m
             fc_thread_exit(tstate)
