@@ -82,6 +82,26 @@ static void FC_FN(fc_local_gather)(const FC_T *src, int64_t xs, int64_t nb,
     }
 }
 
+/* out[i*ldo + k] (+)= sum_{j < nin} coef[i*ci + j*cj] * in[j*ldi + k] for
+ * i < nout, k < K, summed in order of j: the portable loops of
+ * fc_local_combine (i = sample, j = output channel) and fc_local_outer
+ * (i = output channel, j = sample). */
+static void FC_FN(fc_sum_scaled_rows)(const FC_T *coef, int64_t ci, int64_t cj,
+                                      const FC_T *in, int64_t ldi, int64_t nin, int64_t K,
+                                      int accumulate, FC_T *out, int64_t ldo, int64_t nout)
+{
+    for (int64_t i = 0; i < nout; ++i) {
+        FC_T *restrict o = out + i * ldo;
+        if (!accumulate)
+            for (int64_t k = 0; k < K; ++k) o[k] = 0;
+        for (int64_t j = 0; j < nin; ++j) {
+            const FC_T c = coef[i * ci + j * cj];
+            const FC_T *restrict r = in + j * ldi;
+            for (int64_t k = 0; k < K; ++k) o[k] += c * r[k];
+        }
+    }
+}
+
 #if FC_HAVE_AVX512_KERNELS
 #define FC_DOT_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
@@ -254,15 +274,7 @@ static void FC_FN(fc_local_combine)(const FC_T *g, const FC_T *w, int64_t nb, in
         return;
     }
 #endif
-    for (int64_t n = 0; n < nb; ++n) {
-        FC_T *restrict r = rows + n * ldr;
-        for (int64_t k = 0; k < K; ++k) r[k] = 0;
-        for (int64_t co = 0; co < cout; ++co) {
-            const FC_T gn = g[n * cout + co];
-            const FC_T *restrict wr = w + co * K;
-            for (int64_t k = 0; k < K; ++k) r[k] += gn * wr[k];
-        }
-    }
+    FC_FN(fc_sum_scaled_rows)(g, cout, 1, w, K, cout, K, 0, rows, ldr, nb);
 }
 
 #if FC_HAVE_AVX512_KERNELS
@@ -384,16 +396,7 @@ static void FC_FN(fc_local_outer)(const FC_T *g, const FC_T *rows, int64_t ldr, 
         return;
     }
 #endif
-    for (int64_t co = 0; co < cout; ++co) {
-        FC_T *restrict wr = gw + co * K;
-        if (!accumulate)
-            for (int64_t k = 0; k < K; ++k) wr[k] = 0;
-        for (int64_t n = 0; n < nb; ++n) {
-            const FC_T gn = g[n * cout + co];
-            const FC_T *restrict r = rows + n * ldr;
-            for (int64_t k = 0; k < K; ++k) wr[k] += gn * r[k];
-        }
-    }
+    FC_FN(fc_sum_scaled_rows)(g, 1, cout, rows, ldr, nb, K, accumulate, gw, K, cout);
 }
 
 #undef FC_VL
