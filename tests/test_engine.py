@@ -130,3 +130,65 @@ def test_pad_or_crop_on_threads_matches_numpy(dtype, shape, pairs, rng):
         got = _engine.pad_or_crop(a, pairs, slack=4, threads=threads)
         assert np.array_equal(got, want)
         assert got.base.size == got.size + 4 and not got.base[got.size:].any()
+
+
+def _dirty_scratch(nbytes):
+    """Leave a block of the scratch pool that fits nbytes full of NaN bytes."""
+    junk = _engine.scratch_empty(nbytes, np.uint8)
+    junk.fill(0xFF)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pairs, threads", [
+    ((8, 16, 56, 57), ((1, 2), (0, 3)), 2),
+    ((2, 16, 20, 21, 22), ((1, 1), (2, 0), (0, 2)), 1),
+    ((3, 8, 90, 91), ((-2, 1), (1, -1)), 2),
+    ((2, 8, 100, 101), ((0, 0), (3, 3)), 2),
+    ((2, 4, 3, 2000), ((-3, 2), (0, 0)), 1),  # all cropped away: zeros
+])
+def test_pad_or_crop_zeroes_reused_scratch(dtype, shape, pairs, threads, rng):
+    """On a pooled block that held NaN, every element outside the copied box
+    and every slack element comes out zero."""
+    a = rng.standard_normal(shape).astype(dtype)
+    out_shape = shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(shape[2:], pairs))
+    _dirty_scratch((np.prod(out_shape) + 4) * np.dtype(dtype).itemsize)
+    kept = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(shape[2:], pairs))
+    want = np.pad(a[(slice(None),) * 2 + kept],
+                  ((0, 0), (0, 0)) + tuple((max(lo, 0), max(hi, 0)) for lo, hi in pairs))
+    if want.shape != out_shape:
+        want = np.zeros(out_shape, dtype)
+    got = _engine.pad_or_crop(a, pairs, slack=4, threads=threads)
+    assert np.array_equal(got, want)
+    assert not got.base[got.size:].any()
+
+
+def test_scratch_block_returns_to_the_pool_after_its_last_view():
+    nbytes = 3 << 20
+    a = _engine.scratch_empty(nbytes // 8, np.float64)
+    address = a.ctypes.data
+    assert address % _engine.CACHE_LINE == 0
+    view = a.reshape(-1)[5:]
+    del a
+    b = _engine.scratch_empty(nbytes // 8, np.float64)
+    assert b.ctypes.data != address  # `view` still uses the block
+    b[:] = 1.0
+    view[:] = 2.0
+    assert (b == 1.0).all()
+    del view
+    c = _engine.scratch_empty(nbytes // 4, np.float32)
+    assert c.ctypes.data == address
+
+
+def test_scratch_pool_keeps_a_bounded_amount():
+    from fastconv._ext import _scratch
+
+    block = 24 << 20
+    leases = [_engine.scratch_empty(block, np.uint8) for _ in range(4)]
+    assert len({a.ctypes.data for a in leases}) == 4
+    del leases
+    assert _scratch.idle_bytes() <= _scratch.KEEP_BYTES
+    big = _engine.scratch_empty(_scratch.KEEP_BYTES + 1, np.uint8)
+    del big  # larger than the pool keeps: freed
+    assert _scratch.idle_bytes() <= _scratch.KEEP_BYTES
+    _scratch.release_idle()
+    assert _scratch.idle_bytes() == 0

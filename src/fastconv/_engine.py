@@ -15,7 +15,7 @@ from math import prod
 import numpy as np
 
 from fastconv import _threads
-from fastconv._ext import _conv, _direct, _implicit
+from fastconv._ext import _conv, _direct, _implicit, _scratch
 
 # The patch tile of one thread (C*K rows x tile columns) is sized to sit in
 # L2 next to the weights it multiplies.  Measured on the 2-core AVX-512
@@ -153,7 +153,7 @@ def make_plan(geom, batch, threads):
 def _workspace(plan, dtype):
     if plan.pointwise or plan.direct:
         return np.empty(0, dtype)
-    return np.empty(plan.threads * plan.patch_rows * plan.tile, dtype)
+    return scratch_empty(plan.threads * plan.patch_rows * plan.tile, dtype)
 
 
 def _flat(a):
@@ -198,7 +198,7 @@ def grad_weight(plan, x, gy, gw):
     if plan.buckets == 1:
         partial = _flat(gw)
     else:
-        partial = np.empty(plan.buckets * gw.size, gw.dtype)
+        partial = scratch_empty(plan.buckets * gw.size, gw.dtype)
     if plan.direct:
         _direct.grad_weight(plan, _flat(x), _flat(gy), _flat(gw), partial)
         return gw
@@ -253,16 +253,42 @@ PAD_PARALLEL_BYTES = 1 << 20
 CACHE_LINE = 64
 
 
-def aligned_empty(n, dtype):
-    """An uninitialized 1-d workspace of n elements starting on a cache line.
+# Temporaries of at least this many bytes live on the scratch pool
+# (_ext/_scratch.pyx): smaller ones come from malloc's bins, which keep them.
+SCRATCH_MIN_BYTES = 64 * 1024
 
-    NumPy's buffers start 16 bytes into one, so every whole-line vector load
-    of them spans two lines (the local forward's dot products, on cached
-    patch rows, took half as long again)."""
+
+def scratch_empty(shape, dtype):
+    """An uninitialized C-contiguous temporary starting on a cache line.
+
+    Large ones are leased from the scratch pool, whose pages stay faulted in
+    from call to call (a fresh 1.8 MB buffer costs 0.6 ms of page faults on
+    the 2-core VM); the memory goes back when the last view of it dies.
+    NumPy's own buffers start 16 bytes into a line, so every whole-line
+    vector load of them spans two lines (the local forward's dot products,
+    on cached patch rows, took half as long again)."""
     dtype = np.dtype(dtype)
-    buf = np.empty(n * dtype.itemsize + CACHE_LINE, np.uint8)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    nbytes = prod(shape) * dtype.itemsize
+    if nbytes > np.iinfo(np.intp).max // 2:
+        raise MemoryError(f"cannot allocate a temporary of {nbytes} bytes")
+    if nbytes >= SCRATCH_MIN_BYTES:
+        return np.frombuffer(_scratch.lease(nbytes), dtype).reshape(shape)
+    buf = np.empty(nbytes + CACHE_LINE, np.uint8)
     start = -buf.ctypes.data % CACHE_LINE
-    return buf[start:start + n * dtype.itemsize].view(dtype)
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def scratch_zeros(shape, dtype):
+    """``scratch_empty``, zeroed."""
+    a = scratch_empty(shape, dtype)
+    a.fill(0)
+    return a
+
+
+def aligned_empty(n, dtype):
+    """A 1-d ``scratch_empty`` of n elements."""
+    return scratch_empty(int(n), dtype)
 
 
 def whole_lines(n, itemsize):
@@ -274,34 +300,49 @@ def whole_lines(n, itemsize):
 def pad_or_crop(a, pairs, slack=0, threads=1):
     """Zero-pad (or crop, for negative entries) the spatial axes (2:) of ``a``.
 
-    With ``slack``, the result is a fresh array whose buffer extends that many
+    The result is a temporary (``scratch_empty``) unless no padding, cropping
+    or slack is asked for.  With ``slack``, its buffer extends that many zero
     elements past its end (for kernels that read whole vectors).  A large
     padding copies on ``threads`` threads."""
     pairs = tuple((int(lo), int(hi)) for lo, hi in pairs)
     if not slack and all(lo == 0 and hi == 0 for lo, hi in pairs):
         return np.ascontiguousarray(a)
     shape = a.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(a.shape[2:], pairs))
-    flat = np.zeros(prod(shape) + slack, a.dtype)
-    out = flat[:prod(shape)].reshape(shape)
-    if (threads > 1 and a.nbytes >= PAD_PARALLEL_BYTES and a.dtype.char in "fd"
-            and all(lo >= 0 and hi >= 0 for lo, hi in pairs)):
-        planes = a.shape[0] * a.shape[1]
-        _conv.copy_rows(np.ascontiguousarray(a).reshape(-1), flat[:prod(shape)],
-                        np.array((planes,) + a.shape[2:-1], np.int64),
-                        np.array((planes,) + shape[2:-1], np.int64),
-                        np.array((0,) + tuple(lo for lo, _ in pairs[:-1]), np.int64),
-                        a.shape[-1], pairs[-1][0], threads)
-        return out
+    size = prod(shape)
+    flat = scratch_empty(size + slack, a.dtype)
+    flat[size:] = 0
+    out = flat[:size].reshape(shape)
     dst, src = [slice(None)] * 2, [slice(None)] * 2
     for n, (lo, hi) in zip(a.shape[2:], pairs):
         s0, d0 = max(-lo, 0), max(lo, 0)
         length = min(n - s0, n + lo + hi - d0)
         if length <= 0:
+            out.fill(0)
             return out
         src.append(slice(s0, s0 + length))
         dst.append(slice(d0, d0 + length))
-    out[tuple(dst)] = a[tuple(src)]
+    _zero_around(out, dst)
+    if (threads > 1 and a.nbytes >= PAD_PARALLEL_BYTES and a.dtype.char in "fd"
+            and all(lo >= 0 and hi >= 0 for lo, hi in pairs)):
+        planes = a.shape[0] * a.shape[1]
+        _conv.copy_rows(np.ascontiguousarray(a).reshape(-1), flat[:size],
+                        np.array((planes,) + a.shape[2:-1], np.int64),
+                        np.array((planes,) + shape[2:-1], np.int64),
+                        np.array((0,) + tuple(lo for lo, _ in pairs[:-1]), np.int64),
+                        a.shape[-1], pairs[-1][0], threads)
+    else:
+        out[tuple(dst)] = a[tuple(src)]
     return out
+
+
+def _zero_around(out, inner):
+    """Zero ``out`` outside the box ``inner`` (a slice per axis)."""
+    for j, sl in enumerate(inner):
+        lead = (slice(None),) * j
+        if sl.start:
+            out[lead + (slice(0, sl.start),)] = 0
+        if sl.stop is not None and sl.stop < out.shape[j]:
+            out[lead + (slice(sl.stop, None),)] = 0
 
 
 @lru_cache(maxsize=256)
@@ -397,7 +438,7 @@ def implicit_grad_weight(plan, x, gy, gw):
     rows_per_chunk = max(1, min(rowbase.size, IMPLICIT_DW_CHUNK // wout))
     chunks = plan.batch * -(-rowbase.size // rows_per_chunk)
     buckets = max(1, min(chunks, MAX_BUCKETS, BUCKET_BYTES // max(1, gw.nbytes)))
-    partial = np.zeros((buckets,) + gw.shape, gw.dtype)
+    partial = scratch_zeros((buckets,) + gw.shape, gw.dtype)
     _implicit.grad_weight(_flat(xp), koffs, _flat(gy), rowbase, _flat(partial), plan.batch,
                           plan.in_channels, plan.out_channels, plan.groups, prod(xp.shape[2:]),
                           wout, rows_per_chunk, buckets, IMPLICIT_DW_K_PER_ITEM, plan.threads)

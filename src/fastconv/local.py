@@ -23,7 +23,7 @@ import numpy as np
 from fastconv import _padding, _threads
 from fastconv._engine import (
     BUCKET_BYTES, MAX_BUCKETS, SERIAL_WORK, TILE_BYTES, _offset_tables, aligned_empty,
-    pad_or_crop, whole_lines,
+    pad_or_crop, scratch_empty, scratch_zeros, whole_lines,
 )
 from fastconv._ext import _local
 from fastconv._geometry import ConvGeometry
@@ -70,8 +70,8 @@ class _LocalPlan:
     def workspaces(self, dtype):
         per_thread = 2 * self.nb * self.in_channels * prod(self.kernel) * self.tile \
             + self.nb * self.out_channels * self.tile
-        return (np.empty(self.threads * per_thread, dtype),
-                np.empty(self.threads * 2 * self.tile, np.int64))
+        return (scratch_empty(self.threads * per_thread, dtype),
+                scratch_empty(self.threads * 2 * self.tile, np.int64))
 
 
 def _make_plan(geom, batch, tiles, threads):
@@ -327,7 +327,10 @@ def _grad_input_direct(pb, gy_cf, w):
     """The input gradient on the engine's (explicitly padded) input grid."""
     g = pb.geom
     a, one_piece, blocks = _direct_plan(g, pb.batch, pb.tiles, pb.compute, pb.threads)
-    gxp = np.zeros((pb.batch, g.in_channels) + _direct_padded_spatial(g), pb.compute)
+    # a temporary when the result is a crop of it
+    cropped = any(lo or hi for lo, hi in g.implicit_pad)
+    gxp = (scratch_zeros if cropped else np.zeros)(
+        (pb.batch, g.in_channels) + _direct_padded_spatial(g), pb.compute)
     rows = _direct_rows(a, a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
     _local.grad_input_direct(_flat(gxp), w=_flat(np.ascontiguousarray(w, pb.compute)),
                              gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)), rows=rows,
@@ -363,7 +366,7 @@ def _grad_weight(pb, x_cf, gy_cf):
         _grad_weight_direct(pb, x_cf, gy_cf, gw)
     elif gy_cf.size and gw.size:
         plan = pb.plan()
-        partial = np.empty(plan.buckets * gw.size if plan.buckets > 1 else 0, pb.compute)
+        partial = scratch_empty(plan.buckets * gw.size if plan.buckets > 1 else 0, pb.compute)
         with _threads.blas_in_workers(_local):
             _local.grad_weight(plan, _flat(_engine_input(pb.geom, x_cf, pb.compute)),
                                _flat(np.ascontiguousarray(gy_cf, pb.compute)), _flat(gw),

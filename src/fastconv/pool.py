@@ -14,7 +14,7 @@ from math import prod
 
 import numpy as np
 
-from fastconv._engine import DIRECT_BLOCK
+from fastconv._engine import DIRECT_BLOCK, scratch_empty
 from fastconv._ext import _pool
 from fastconv._geometry import ConvGeometry, normalize_tuple
 from fastconv._threads import resolve_workers
@@ -173,7 +173,8 @@ def _flat(a):
 
 def _scratch(plan, dtype):
     """Per-thread rows of one block."""
-    return np.empty(plan.threads * plan.block_rows * plan.out_spatial[-1] * plan.vector, dtype)
+    return scratch_empty(plan.threads * plan.block_rows * plan.out_spatial[-1] * plan.vector,
+                         dtype)
 
 
 # -- public API --------------------------------------------------------------
