@@ -286,11 +286,6 @@ def scratch_zeros(shape, dtype):
     return a
 
 
-def aligned_empty(n, dtype):
-    """A 1-d ``scratch_empty`` of n elements."""
-    return scratch_empty(int(n), dtype)
-
-
 def whole_lines(n, itemsize):
     """n elements rounded up to whole cache lines (elements)."""
     line = CACHE_LINE // itemsize

@@ -22,8 +22,8 @@ import numpy as np
 
 from fastconv import _padding, _threads
 from fastconv._engine import (
-    BUCKET_BYTES, MAX_BUCKETS, SERIAL_WORK, TILE_BYTES, _offset_tables, aligned_empty,
-    pad_or_crop, scratch_empty, scratch_zeros, whole_lines,
+    BUCKET_BYTES, MAX_BUCKETS, SERIAL_WORK, TILE_BYTES, _offset_tables, pad_or_crop,
+    scratch_empty, scratch_zeros, whole_lines,
 )
 from fastconv._ext import _local
 from fastconv._geometry import ConvGeometry
@@ -247,7 +247,7 @@ def _direct_rows(a, per_thread, dtype):
     """The direct drivers' workspace: per_thread elements for each thread, in
     whole cache lines from a line boundary (the drivers take each thread's
     share as the workspace's length over the threads)."""
-    return aligned_empty(a["nthreads"] * whole_lines(per_thread, np.dtype(dtype).itemsize),
+    return scratch_empty(a["nthreads"] * whole_lines(per_thread, np.dtype(dtype).itemsize),
                          dtype)
 
 

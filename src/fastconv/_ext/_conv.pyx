@@ -227,8 +227,7 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
 def copy_rows(const floating[::1] src, floating[::1] dst, const int64_t[::1] lead,
               const int64_t[::1] lead_padded, const int64_t[::1] lows, int64_t length,
               int64_t low_last, int nthreads):
-    """The interior copy of a zero padding (``pad_or_crop``) on nthreads threads,
-    whose fresh pages then also fault in on every thread.
+    """The interior copy of a zero padding (``pad_or_crop``) on nthreads threads.
 
     ``src`` holds rows of ``length`` elements indexed by ``lead`` (the planes,
     then the spatial axes but the last); row i goes to ``dst`` at the same
