@@ -20,7 +20,7 @@ ALGORITHMS = ("gemm", "pointwise", "direct", "implicit", "filter")
 
 # (spatial, kernel, stride, dilation, padding, groups, cin/group, cout/group)
 CASES = [
-    ((9, 11), (3, 3), 1, 1, 1, 1, 5, 13),          # cout/group = MR + 1
+    ((9, 11), (3, 3), 1, 1, 1, 1, 5, 13),          # a full tile panel and a partial one
     ((7, 40), (3, 2), 1, (1, 2), ((2, 0), (1, 3)), 1, 3, 24),  # rows > 2 vectors, 2 full tiles
     ((6, 17), (2, 3), (2, 1), 1, ((0, 1), (1, 1)), 2, 2, 7),   # stride on an outer axis
     ((5000,), (9,), 1, 1, 4, 1, 3, 5),               # long 1-d: column blocks
@@ -72,6 +72,10 @@ def test_every_algorithm_is_covered():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}k{c[1]}g{c[5]}")
 def test_faces_against_reference(case, dtype, rng):
+    _check_faces(case, dtype, rng, with_grad_weight=True)
+
+
+def _check_faces(case, dtype, rng, with_grad_weight):
     x, w, kw = _case(case, dtype, rng)
     b = rng.standard_normal(w.shape[0]).astype(dtype)
     x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
@@ -81,9 +85,33 @@ def test_faces_against_reference(case, dtype, rng):
     gx = fastconv.conv_grad_input(g, w, x.shape, **kw)
     assert_close(gx, conv_grad_input(g.astype(np.float64), w64, x.shape, **kw), dtype=dtype,
                  what="grad_input")
-    gw = fastconv.conv_grad_weight(x, g, w.shape, **kw)
-    assert_close(gw, conv_grad_weight(x64, g.astype(np.float64), w.shape, **kw), dtype=dtype,
-                 what="grad_weight")
+    if with_grad_weight:
+        gw = fastconv.conv_grad_weight(x, g, w.shape, **kw)
+        assert_close(gw, conv_grad_weight(x64, g.astype(np.float64), w.shape, **kw),
+                     dtype=dtype, what="grad_weight")
+
+
+IMPLICIT_CASES = [c for c in CASES if ("fwd", "implicit") in _algorithms(
+    ConvGeometry.create(c[0], c[1], in_channels=c[5] * c[6], out_channels=c[5] * c[7],
+                        stride=c[2], padding=c[4], dilation=c[3], groups=c[5]), 3)] + [
+    ((10, 21), (3, 3), 1, 1, 1, 2, 17, 17),         # 2 groups of 17: panels 8+8+1, 12+5
+    ((9, 16), (3, 3), 1, 1, 1, 1, 8, 8),            # one full 8-high panel
+]
+
+
+@pytest.mark.parametrize("tile_mr", [8, 12])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", IMPLICIT_CASES, ids=lambda c: f"{c[0]}k{c[1]}g{c[5]}")
+def test_implicit_tile_heights_against_reference(case, dtype, tile_mr, rng, monkeypatch):
+    """Both register tile heights of the implicit forward (which also serves
+    grad_input), whichever tile_height would pick."""
+    monkeypatch.setattr(_engine, "tile_height", lambda cog: tile_mr)
+    _check_faces(case, dtype, rng, with_grad_weight=False)
+
+
+def test_tile_height_pads_output_channels_least():
+    assert _engine.tile_height(64) == 8 and _engine.tile_height(8) == 8
+    assert _engine.tile_height(36) == 12 and _engine.tile_height(256) == 12
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}k{c[1]}g{c[5]}")

@@ -9,8 +9,10 @@
  * stride 1, the NR outputs of a row segment read NR contiguous inputs for
  * every k, so the GEMM's B panel is read straight from x: no im2col at all.
  *
- * Register tile: MR output channels x NR outputs of one row.  Weights are
- * packed per group as [ceil(cog/MR)][K][MR] (zero rows past cog).  The AVX-512
+ * Register tile: MR output channels x NR outputs of one row, MR = 12 or 8:
+ * the caller picks the height that pads cog least (cog = 64 or 8 leave a
+ * third of a 12-high tile idle in its last panel).  Weights are packed per
+ * group as [ceil(cog/MR)][K][MR] (zero rows past cog).  The AVX-512
  * kernel is chosen at run time from the CPU's features; elsewhere a portable
  * C kernel (cloned for AVX2 where the compiler can) does the same work.
  */
@@ -22,7 +24,6 @@
 #include "runtime.h"
 #include "avx512.h"
 
-#define FC_IGEMM_MR 12
 
 static inline const char *fc_igemm_isa(void)
 {

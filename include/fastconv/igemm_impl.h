@@ -1,154 +1,28 @@
 /* Template body of igemm.h, expanded by for_each_dtype.h. */
 
 #define FC_FN(name) FC_CAT(name, FC_SFX)
-#define MR FC_IGEMM_MR
 #include "avx512_types.h"
 
-#if FC_HAVE_AVX512_KERNELS
+#define MR 12
+#include "igemm_tile_impl.h"
+#undef MR
+#define MR 8
+#include "igemm_tile_impl.h"
+#undef MR
 
-/* The MR x 2 vector register tile: 24 accumulators + 2 loads per k.  The two
- * vectors are two stretches of output, each reading its own input: the two
- * halves of a wide row segment, or two narrow rows (so that each weight
- * broadcast still feeds two FMAs). */
-#define FC_TILE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-
-__attribute__((target("avx512f")))
-static void FC_FN(fc_igemm_tile2_avx512)(const FC_T *xa, const FC_T *xb, const int64_t *koffs,
-                                         int64_t K, const FC_T *wpk, FC_T *ya, FC_T *yb,
-                                         int64_t ldy, int64_t na, int64_t nb, int mr,
-                                         const FC_T *bias)
-{
-    const FC_MASK m0 = FC_LANE_MASK(na);
-    const FC_MASK m1 = nb > 0 ? FC_LANE_MASK(nb) : (FC_MASK)0;
-#define DECL(i) FC_VEC c##i##a = FC_ZERO(), c##i##b = FC_ZERO();
-    FC_TILE_ROWS(DECL)
-#undef DECL
-    for (int64_t k = 0; k < K; ++k) {
-        const int64_t off = koffs[k];
-        const FC_VEC b0 = FC_LOADZ(m0, xa + off);
-        const FC_VEC b1 = FC_LOADZ(m1, xb + off);
-        const FC_T *a = wpk + k * MR;
-#define STEP(i) { const FC_VEC ai = FC_BCAST(a + i); c##i##a = FC_FMA(ai, b0, c##i##a); \
-                  c##i##b = FC_FMA(ai, b1, c##i##b); }
-        FC_TILE_ROWS(STEP)
-#undef STEP
-    }
-#define STORE(i) if (i < mr) { \
-        if (bias) { const FC_VEC bi = FC_BCAST(bias + i); c##i##a = FC_ADD(c##i##a, bi); \
-                    c##i##b = FC_ADD(c##i##b, bi); } \
-        FC_STOREM(ya + i * ldy, m0, c##i##a); FC_STOREM(yb + i * ldy, m1, c##i##b); }
-    FC_TILE_ROWS(STORE)
-#undef STORE
-}
-
-/* NV = 1, for rows no wider than one vector. */
-__attribute__((target("avx512f")))
-static void FC_FN(fc_igemm_tile1_avx512)(const FC_T *xb, const int64_t *koffs, int64_t K,
-                                         const FC_T *wpk, FC_T *yb, int64_t ldy, int64_t nw,
-                                         int mr, const FC_T *bias)
-{
-    const FC_MASK m0 = FC_LANE_MASK(nw);
-#define DECL(i) FC_VEC c##i = FC_ZERO();
-    FC_TILE_ROWS(DECL)
-#undef DECL
-    for (int64_t k = 0; k < K; ++k) {
-        const FC_VEC b0 = FC_LOADZ(m0, xb + koffs[k]);
-        const FC_T *a = wpk + k * MR;
-#define STEP(i) c##i = FC_FMA(FC_BCAST(a + i), b0, c##i);
-        FC_TILE_ROWS(STEP)
-#undef STEP
-    }
-#define STORE(i) if (i < mr) { if (bias) c##i = FC_ADD(c##i, FC_BCAST(bias + i)); \
-                               FC_STOREM(yb + i * ldy, m0, c##i); }
-    FC_TILE_ROWS(STORE)
-#undef STORE
-}
-#undef FC_TILE_ROWS
-#endif /* FC_HAVE_AVX512_KERNELS */
-
-/* Portable tile: MR x up to FC_VL outputs, plain loops. */
-FC_ISA_CLONES
-static void FC_FN(fc_igemm_tile_c)(const FC_T *xb, const int64_t *koffs, int64_t K,
-                                   const FC_T *wpk, FC_T *yb, int64_t ldy, int64_t nw, int mr,
-                                   const FC_T *bias)
-{
-    FC_T acc[MR][FC_VL];
-    for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < FC_VL; ++j) acc[i][j] = 0;
-    if (nw == FC_VL) {
-        for (int64_t k = 0; k < K; ++k) {
-            const FC_T *b = xb + koffs[k];
-            const FC_T *a = wpk + k * MR;
-            for (int i = 0; i < MR; ++i)
-                for (int j = 0; j < FC_VL; ++j) acc[i][j] += a[i] * b[j];
-        }
-    } else {
-        for (int64_t k = 0; k < K; ++k) {
-            const FC_T *b = xb + koffs[k];
-            const FC_T *a = wpk + k * MR;
-            for (int i = 0; i < MR; ++i)
-                for (int64_t j = 0; j < nw; ++j) acc[i][j] += a[i] * b[j];
-        }
-    }
-    for (int i = 0; i < mr; ++i) {
-        const FC_T bi = bias ? bias[i] : 0;
-        for (int64_t j = 0; j < nw; ++j) yb[i * ldy + j] = acc[i][j] + bi;
-    }
-}
-
-/* Rows [r0, r1) x columns [w0, w1) of the output of one (sample, group).
- *   x      padded input of the group;  koffs[K] its offset table
- *   wpk    packed weights of the group ([ceil(cog/MR)][K][MR])
- *   rowbase[r]  offset in x of output row r's first input element
- *   y      output of the group (cog planes of P), rows of Wout
- *   bias   cog values or NULL */
+/* fc_igemm_rows_12 or _8 (tile_mr): wpk is packed in panels of tile_mr output
+ * channels. */
 static void FC_FN(fc_igemm_rows)(const FC_T *x, const int64_t *koffs, int64_t K, const FC_T *wpk,
                                  int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
                                  int64_t w0, int64_t w1, int64_t Wout, FC_T *y, int64_t P,
-                                 const FC_T *bias)
+                                 const FC_T *bias, int tile_mr)
 {
-    const int64_t nob = (cog + MR - 1) / MR;
-#if FC_HAVE_AVX512_KERNELS
-    const int wide = fc_cpu_has_avx512();
-#endif
-#if FC_HAVE_AVX512_KERNELS
-    const int64_t row_step = wide && w1 - w0 <= FC_VL ? 2 : 1;
-#else
-    const int64_t row_step = 1;
-#endif
-    for (int64_t r = r0; r < r1; r += row_step) {
-        const FC_T *xr = x + rowbase[r];
-        for (int64_t ob = 0; ob < nob; ++ob) {
-            const int mr = (int)(cog - ob * MR < MR ? cog - ob * MR : MR);
-            const FC_T *wb = wpk + ob * K * MR;
-            FC_T *yr = y + ob * MR * P + r * Wout;
-            const FC_T *bb = bias ? bias + ob * MR : NULL;
-            int64_t w = w0;
-#if FC_HAVE_AVX512_KERNELS
-            if (wide && w1 - w0 <= FC_VL && r + 1 < r1) {
-                /* narrow rows: rows r and r + 1 share the tile */
-                FC_FN(fc_igemm_tile2_avx512)(xr + w0, x + rowbase[r + 1] + w0, koffs, K, wb,
-                                             yr + w0, yr + Wout + w0, P, w1 - w0, w1 - w0, mr,
-                                             bb);
-                continue;
-            }
-            if (wide) {
-                for (; w1 - w > FC_VL; w += 2 * FC_VL) {
-                    const int64_t nw = w1 - w < 2 * FC_VL ? w1 - w : 2 * FC_VL;
-                    FC_FN(fc_igemm_tile2_avx512)(xr + w, xr + w + FC_VL, koffs, K, wb, yr + w,
-                                                 yr + w + FC_VL, P, FC_VL, nw - FC_VL, mr, bb);
-                }
-                if (w < w1)
-                    FC_FN(fc_igemm_tile1_avx512)(xr + w, koffs, K, wb, yr + w, P, w1 - w, mr, bb);
-                continue;
-            }
-#endif
-            for (; w < w1; w += FC_VL) {
-                const int64_t nw = w1 - w < FC_VL ? w1 - w : FC_VL;
-                FC_FN(fc_igemm_tile_c)(xr + w, koffs, K, wb, yr + w, P, nw, mr, bb);
-            }
-        }
-    }
+    if (tile_mr == 8)
+        FC_FN(fc_igemm_rows_8)(x, koffs, K, wpk, cog, rowbase, r0, r1, w0, w1, Wout, y, P,
+                               bias);
+    else
+        FC_FN(fc_igemm_rows_12)(x, koffs, K, wpk, cog, rowbase, r0, r1, w0, w1, Wout, y, P,
+                                bias);
 }
 
 /* -- grad_weight ----------------------------------------------------------
@@ -252,5 +126,4 @@ static void FC_FN(fc_igemm_dw_rows)(const FC_T *x, const int64_t *koffs, int64_t
 #undef FC_VL
 #undef FC_VEC
 #undef FC_MASK
-#undef MR
 #undef FC_FN

@@ -14,16 +14,15 @@ from fastconv._ext._runtime cimport fc_fp_enter, fc_fp_exit
 
 
 cdef extern from "fastconv/igemm.h" nogil:
-    enum: FC_IGEMM_MR
     const char *fc_igemm_isa()
     void fc_igemm_rows_f32(const float *x, const int64_t *koffs, int64_t K, const float *wpk,
                            int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
                            int64_t w0, int64_t w1, int64_t Wout, float *y, int64_t P,
-                           const float *bias)
+                           const float *bias, int tile_mr)
     void fc_igemm_rows_f64(const double *x, const int64_t *koffs, int64_t K, const double *wpk,
                            int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
                            int64_t w0, int64_t w1, int64_t Wout, double *y, int64_t P,
-                           const double *bias)
+                           const double *bias, int tile_mr)
 
     void fc_igemm_dw_rows_f32(const float *x, const int64_t *koffs, int64_t K, int64_t k0,
                               int64_t k1, const float *gy, int64_t cog, int64_t P,
@@ -34,7 +33,8 @@ cdef extern from "fastconv/igemm.h" nogil:
                               const int64_t *rowbase, int64_t r0, int64_t r1, int64_t Wout,
                               double *acc)
 
-MR = FC_IGEMM_MR
+# The register tile heights of the forward kernel (igemm.h).
+MR_CHOICES = (12, 8)
 
 
 def isa():
@@ -45,19 +45,25 @@ def forward(const floating[::1] x, const int64_t[::1] koffs, const floating[::1]
             const int64_t[::1] rowbase, const floating[::1] bias, floating[::1] y,
             Py_ssize_t N, Py_ssize_t C, Py_ssize_t Cout, Py_ssize_t G, Py_ssize_t S,
             Py_ssize_t Wout, Py_ssize_t rows_per_block, Py_ssize_t cols_per_block,
-            int nthreads):
-    """y[n, g] = implicit GEMM of the padded x[n, g] (S elements per channel)."""
+            int tile_mr, int nthreads):
+    """y[n, g] = implicit GEMM of the padded x[n, g] (S elements per channel);
+    wpk holds panels of tile_mr (one of MR_CHOICES) output channels."""
+    if tile_mr not in MR_CHOICES:
+        raise ValueError(f"tile_mr must be one of {MR_CHOICES}, got {tile_mr}")
     cdef int64_t Cg = C // G
     cdef int64_t Cog = Cout // G
     cdef int64_t K = koffs.shape[0]
     cdef int64_t R = rowbase.shape[0]
     cdef int64_t P = R * Wout
-    cdef int64_t nob = (Cog + FC_IGEMM_MR - 1) // FC_IGEMM_MR
-    cdef int64_t wstride = nob * K * FC_IGEMM_MR
+    cdef int64_t nob = (Cog + tile_mr - 1) // tile_mr
+    cdef int64_t wstride = nob * K * tile_mr
     cdef int64_t nrb = (R + rows_per_block - 1) // rows_per_block
     cdef int64_t ncb = (Wout + cols_per_block - 1) // cols_per_block
     cdef int64_t items = N * G * nrb * ncb
     cdef bint has_bias = bias.shape[0] > 0
+    if wpk.shape[0] < G * wstride:
+        raise ValueError(f"wpk holds {wpk.shape[0]} values; the packed weights take "
+                         f"{G * wstride}")
     cdef const floating *xp = &x[0]
     cdef const floating *wp = &wpk[0]
     cdef const floating *bp = &bias[0] if has_bias else NULL
@@ -80,11 +86,11 @@ def forward(const floating[::1] x, const int64_t[::1] koffs, const floating[::1]
             if floating is float:
                 fc_igemm_rows_f32(xp + (n * C + g * Cg) * S, kp, K, wp + g * wstride, Cog, rp,
                                   r0, r1, w0, w1, Wout, yp + (n * Cout + g * Cog) * P, P,
-                                  bp + g * Cog if has_bias else NULL)
+                                  bp + g * Cog if has_bias else NULL, tile_mr)
             else:
                 fc_igemm_rows_f64(xp + (n * C + g * Cg) * S, kp, K, wp + g * wstride, Cog, rp,
                                   r0, r1, w0, w1, Wout, yp + (n * Cout + g * Cog) * P, P,
-                                  bp + g * Cog if has_bias else NULL)
+                                  bp + g * Cog if has_bias else NULL, tile_mr)
         fc_fp_exit(fpsaved)
 
 
