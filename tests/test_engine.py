@@ -109,6 +109,43 @@ def test_implicit_tile_heights_against_reference(case, dtype, tile_mr, rng, monk
     _check_faces(case, dtype, rng, with_grad_weight=False)
 
 
+@pytest.fixture
+def split_grad_weight(monkeypatch):
+    """Plans whose GEMM grad_weight splits every (group, bucket) into as many
+    input-channel ranges as there are channels, over one or two buckets."""
+    monkeypatch.setattr(_engine, "DW_MIN_ROWS", 1)
+    monkeypatch.setattr(_engine, "DW_MIN_ITEMS", 64)
+    monkeypatch.setattr(_engine, "PARTIAL_BYTES", 1)
+    _engine.make_plan.cache_clear()
+    yield
+    _engine.make_plan.cache_clear()
+
+
+GEMM_DW_CASES = [c for c in CASES if _algorithms(
+    ConvGeometry.create(c[0], c[1], in_channels=c[5] * c[6], out_channels=c[5] * c[7],
+                        stride=c[2], padding=c[4], dilation=c[3], groups=c[5]), 3)
+    & {("dW", "gemm"), ("dW", "pointwise")}] + [
+    ((7, 9), (3, 3), 1, 1, 1, 3, 7, 4),             # 7 channels per group: ranges of 1
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", GEMM_DW_CASES, ids=lambda c: f"{c[0]}k{c[1]}g{c[5]}")
+def test_grad_weight_by_channel_ranges(case, dtype, rng, split_grad_weight):
+    x, w, kw = _case(case, dtype, rng)
+    geom = ConvGeometry.create(x.shape[2:], w.shape[2:], in_channels=x.shape[1],
+                               out_channels=w.shape[0], stride=kw["stride"],
+                               padding=kw["padding"], dilation=kw["dilation"],
+                               groups=kw["groups"])
+    assert _engine.make_plan(geom, x.shape[0], 2).dw_splits == x.shape[1] // kw["groups"]
+    y = fastconv.conv(x, w, **kw)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gw = fastconv.conv_grad_weight(x, g, w.shape, **kw, workers=2)
+    assert_close(gw, conv_grad_weight(x.astype(np.float64), g.astype(np.float64), w.shape,
+                                      **kw), dtype=dtype, what="grad_weight")
+    assert np.array_equal(gw, fastconv.conv_grad_weight(x, g, w.shape, **kw, workers=1))
+
+
 def test_tile_height_pads_output_channels_least():
     assert _engine.tile_height(64) == 8 and _engine.tile_height(8) == 8
     assert _engine.tile_height(36) == 12 and _engine.tile_height(256) == 12

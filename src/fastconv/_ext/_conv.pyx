@@ -156,6 +156,8 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
     (a number fixed by the shape, not by the thread count); each run sums
     into its own slice of ``partial`` in chunk order, then the slices are
     added in bucket order.  With one bucket ``partial`` is ``gw`` itself.
+    Each (group, bucket) is also split into ``plan.dw_splits`` ranges of
+    input channels, whose rows of the gradient are separate GEMMs.
     """
     cdef fc_geom g = make_geom(plan)
     cdef Dims d = make_dims(plan, &g)
@@ -170,8 +172,10 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
     cdef floating *gwp = &gw[0]
     cdef int64_t ntiles = (d.P + d.tile - 1) // d.tile
     cdef int64_t nchunks = d.N * ntiles
-    cdef int64_t items = d.G * B
-    cdef int64_t it, gi, b, ch, c0, c1, n, ti, p0, p1, i, j, lo, hi
+    cdef int64_t SP = plan.dw_splits
+    cdef int64_t items = d.G * B * SP
+    cdef int64_t K = d.CK // d.Cg if d.Cg > 0 else 0
+    cdef int64_t it, gi, b, sp, ch, c0, c1, ci0, ci1, m, n, ti, p0, p1, i, j, lo, hi, o
     cdef floating beta
     cdef floating *acc
     cdef floating *col
@@ -185,27 +189,35 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
         tstate = fc_thread_enter()
         col = work_ptr + fc_thread_num() * wstride if work_ptr != NULL else NULL
         for it in prange(items, schedule="dynamic"):
-            gi = it // B
-            b = it % B
+            sp = it % SP
+            b = (it // SP) % B
+            gi = it // (SP * B)
             c0 = b * nchunks // B
             c1 = (b + 1) * nchunks // B
-            acc = pp + b * wsize + gi * d.Cog * d.CK
+            ci0 = sp * d.Cg // SP
+            ci1 = (sp + 1) * d.Cg // SP
+            m = (ci1 - ci0) * K
+            # rows ci0 * K .. ci1 * K of each output channel's column
+            acc = pp + b * wsize + gi * d.Cog * d.CK + ci0 * K
             beta = 0
             if c0 == c1:
-                memset(acc, 0, d.Cog * d.CK * sizeof(floating))
+                for o in range(d.Cog):
+                    memset(acc + o * d.CK, 0, m * sizeof(floating))
             for ch in range(c0, c1):
                 n = ch // ntiles
                 ti = ch % ntiles
                 p0 = ti * d.tile
                 p1 = p0 + d.tile if p0 + d.tile < d.P else d.P
-                xg = xp + (n * d.C + gi * d.Cg) * d.S
+                xg = xp + (n * d.C + gi * d.Cg + ci0) * d.S
                 gyg = gyp + (n * d.Cout + gi * d.Cog) * d.P
-                if d.pointwise:
-                    gemm(c'T', c'N', <int>d.Cg, <int>d.Cog, <int>(p1 - p0), 1,
-                         xg + p0, <int>d.P, gyg + p0, <int>d.P, beta, acc, <int>d.Cg)
+                if m == 0:
+                    pass
+                elif d.pointwise:
+                    gemm(c'T', c'N', <int>m, <int>d.Cog, <int>(p1 - p0), 1,
+                         xg + p0, <int>d.P, gyg + p0, <int>d.P, beta, acc, <int>d.CK)
                 else:
-                    im2col(&g, xg, d.Cg, p0, p1, col)
-                    gemm(c'T', c'N', <int>d.CK, <int>d.Cog, <int>(p1 - p0), 1,
+                    im2col(&g, xg, ci1 - ci0, p0, p1, col)
+                    gemm(c'T', c'N', <int>m, <int>d.Cog, <int>(p1 - p0), 1,
                          col, <int>(p1 - p0), gyg + p0, <int>d.P, beta, acc, <int>d.CK)
                 beta = 1
         fc_thread_exit(tstate)
