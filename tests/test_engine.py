@@ -146,6 +146,27 @@ def test_grad_weight_by_channel_ranges(case, dtype, rng, split_grad_weight):
     assert np.array_equal(gw, fastconv.conv_grad_weight(x, g, w.shape, **kw, workers=1))
 
 
+WRITE_ALL_DX_CASES = [c for c in CASES if _algorithms(
+    ConvGeometry.create(c[0], c[1], in_channels=c[5] * c[6], out_channels=c[5] * c[7],
+                        stride=c[2], padding=c[4], dilation=c[3], groups=c[5]), 3)
+    & {("dX", "filter"), ("dX", "implicit")}]
+
+
+@pytest.mark.parametrize("case", WRITE_ALL_DX_CASES, ids=lambda c: f"{c[0]}k{c[1]}g{c[5]}")
+def test_grad_input_kernels_that_write_every_element(case, rng):
+    """Their gx is allocated uninitialised: freshly freed NaN memory of its
+    size (which malloc hands out again) must not show through."""
+    x, w, kw = _case(case, np.float64, rng)
+    y = fastconv.conv(x, w, **kw)
+    g = rng.standard_normal(y.shape)
+    want = conv_grad_input(g, w, x.shape, **kw)
+    for _ in range(3):
+        junk = np.full(x.shape, np.nan)
+        del junk
+        assert_close(fastconv.conv_grad_input(g, w, x.shape, **kw), want, dtype=np.float64,
+                     what="grad_input")
+
+
 def test_tile_height_pads_output_channels_least():
     assert _engine.tile_height(64) == 8 and _engine.tile_height(8) == 8
     assert _engine.tile_height(36) == 12 and _engine.tile_height(256) == 12

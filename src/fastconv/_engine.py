@@ -188,8 +188,16 @@ def forward(plan, x, w, bias, y):
     return y
 
 
+def grad_input_writes_all(plan):
+    """Whether grad_input stores every element of gx (else it adds into a
+    zeroed gx): the filter and implicit kernels compute each input position
+    whole."""
+    return plan.grad_input_algorithm in ("filter", "implicit")
+
+
 def grad_input(plan, gy, w, gx):
-    """gx = conv_grad_input(gy, w) on the engine's (padded) input; gx zeroed."""
+    """gx = conv_grad_input(gy, w) on the engine's (padded) input; gx zeroed
+    unless ``grad_input_writes_all(plan)``."""
     if plan.grad_input_algorithm == "filter":
         return filter_grad_input(plan, gy, w, gx)
     if plan.direct:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 from functools import lru_cache
+from math import prod
 
 import numpy as np
 
@@ -194,11 +195,14 @@ def _forward(geom, x_cf, w, tied, untied, compute, threads, target=None):
 
 
 def _grad_input(geom, gy_cf, w, n, compute, threads):
-    gx = np.zeros((n, geom.in_channels) + geom.padded_spatial, compute)
-    if gy_cf.size and gx.size:
+    shape = (n, geom.in_channels) + geom.padded_spatial
+    if gy_cf.size and prod(shape):
         plan = _engine.make_plan(geom, n, threads)
+        gx = (np.empty if _engine.grad_input_writes_all(plan) else np.zeros)(shape, compute)
         _engine.grad_input(plan, np.ascontiguousarray(gy_cf, compute),
                            np.ascontiguousarray(w, compute), gx)
+    else:
+        gx = np.zeros(shape, compute)
     if geom.padding_mode != "zeros":
         gx = _padding.pad_adjoint(gx, geom.in_spatial, geom.pad, geom.padding_mode)
     return gx
