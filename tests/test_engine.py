@@ -38,6 +38,11 @@ CASES = [
     ((5, 6, 7), (3, 3, 3), 1, 1, 1, 2, 1, 1),
     ((8, 10), (2, 3), 1, 1, 4, 2, 1, 1),              # padding wider than the kernel
     ((6, 11, 48), (2, 1, 3), (2, 1, 1), 1, ((1, 0), 0, 2), 1, 2, 3),  # it, 3-d, masked tail
+    # a stride on the last axis, 25 taps or more: implicit on the phase-split input
+    ((11, 31), (5, 5), (1, 2), 1, 2, 1, 3, 5),
+    ((9, 52), (3, 9), (2, 3), (1, 2), 3, 2, 2, 13),   # stride 3 with dilation 2: phases
+    ((5, 6, 27), (3, 3, 3), (1, 2, 2), 1, 1, 1, 2, 9),
+    ((300,), (25,), 4, 1, 5, 1, 2, 5),
 ]
 
 

@@ -143,7 +143,8 @@ def make_plan(geom, batch, threads):
     wbytes = max(1, geom.out_channels * ck * itemsize)
     buckets = max(1, min(chunks, MAX_BUCKETS, PARTIAL_BYTES // wbytes))
     dw_splits = max(1, min(cg, ck // DW_MIN_ROWS, -(-DW_MIN_ITEMS // (geom.groups * buckets))))
-    implicit = (implicit_ok(geom.stride[-1], geom.out_spatial[-1], cog, pointwise, direct)
+    implicit = ((geom.stride[-1] == 1 or prod(geom.kernel) >= STRIDED_IMPLICIT_MIN_TAPS)
+                and implicit_ok(1, geom.out_spatial[-1], cog, pointwise, direct)
                 and tile_lane_use(geom.out_spatial[-1]) >= IMPLICIT_MIN_LANE_USE)
     implicit_dx = (all(s == 1 for s in geom.stride)
                    and implicit_ok(1, in_spatial[-1], cg, pointwise, direct))
@@ -158,7 +159,8 @@ def make_plan(geom, batch, threads):
     return Plan(batch, geom.in_channels, geom.out_channels, geom.groups, in_spatial,
                 geom.out_spatial, geom.kernel, geom.stride, geom.dilation, pad_lo,
                 pointwise, direct, implicit, implicit_dx,
-                (implicit and implicit_dw_ok(cog)) or (direct and geom.stride[-1] == 1),
+                (implicit and geom.stride[-1] == 1 and implicit_dw_ok(cog))
+                or (direct and geom.stride[-1] == 1),
                 tile, rows, buckets, dw_splits, threads)
 
 
@@ -249,6 +251,13 @@ def tile_lane_use(width):
     lanes = width - rem + (16 if 0 < rem <= 16 else 32 if rem else 0)
     return width / lanes
 
+
+# A stride on the last axis runs the implicit forward on the phase-split input
+# (_phase_split) from this many kernel taps on, where im2col copies the input
+# that many times over.  2 threads, implicit / im2col + BLAS time, f32 and f64:
+# 7x7/2 3->64 at 224^2 0.64 / 0.46, 5x5/2 32->64 at 64^2 0.63 / 0.70; 3x3/2 on
+# 64 to 256 channels 0.92-1.10, k9/2 1-d 0.94 / 1.47.
+STRIDED_IMPLICIT_MIN_TAPS = 25
 
 # Forward falls back to im2col + BLAS below this lane use: 3x3 256->256 with
 # dilation 2 at 33^2 (rows of 33: 69%) ran 163 GF/s implicit vs 181 with BLAS,
@@ -361,24 +370,44 @@ def _zero_around(out, inner):
 
 
 @lru_cache(maxsize=256)
-def _offset_tables(in_p, out, kernel, dilation, stride, cg):
+def _offset_tables(in_p, out, kernel, dilation, stride, cg, phases=1):
     """(koffs, rowbase) of the implicit GEMM over a padded input of size in_p.
 
     koffs[c*K + t]: where (channel c, tap t) reads, relative to a row's base;
     rowbase[r]: where output row r (all axes but the last) starts reading.
+    With s = ``phases`` > 1 the input is read phase-split (``_phase_split``):
+    each channel holds s planes of in_p[:-1] x ceil(W/s), and a tap at column
+    offset o reads plane o % s from column o // s.
     """
-    instride = [prod(in_p[j + 1:]) for j in range(len(in_p))]
+    s = phases
+    wq = -(-in_p[-1] // s)
+    plane = prod(in_p[:-1]) * wq
+    instride = [prod(in_p[j + 1:-1]) * wq for j in range(len(in_p) - 1)]
     taps = np.indices(kernel).reshape(len(kernel), -1)
-    tap_off = sum(t * dl * st for t, dl, st in zip(taps, dilation, instride))
-    koffs = (np.arange(cg)[:, None] * prod(in_p) + tap_off[None, :]).reshape(-1).astype(np.int64)
+    last = taps[-1] * dilation[-1]
+    tap_off = (sum(t * dl * st for t, dl, st in zip(taps[:-1], dilation[:-1], instride))
+               + (last % s) * plane + last // s)
+    koffs = (np.arange(cg)[:, None] * (s * plane) + tap_off[None, :]).reshape(-1).astype(np.int64)
     if len(out) > 1:
         rows = np.indices(out[:-1]).reshape(len(out) - 1, -1)
-        rowbase = sum(r * s * st for r, s, st in zip(rows, stride[:-1], instride[:-1]))
+        rowbase = sum(r * st * ist for r, st, ist in zip(rows, stride[:-1], instride))
         rowbase = np.ascontiguousarray(rowbase, np.int64)
     else:
         rowbase = np.zeros(1, np.int64)
     koffs.flags.writeable = rowbase.flags.writeable = False  # shared through the cache
     return koffs, rowbase
+
+
+def _phase_split(xp, s):
+    """(N, C, *S, W) -> (N, C, s, *S, ceil(W / s)): phase q holds the columns
+    q, q + s, ... of xp, so that a stride-s row of outputs reads one contiguous
+    run per tap.  A phase's last column is left unset where W is not a
+    multiple of s: no output's taps reach it."""
+    w = xp.shape[-1]
+    out = scratch_empty(xp.shape[:2] + (s,) + xp.shape[2:-1] + (-(-w // s),), xp.dtype)
+    for q in range(s):
+        out[:, :, q, ..., :len(range(q, w, s))] = xp[..., q::s]
+    return out
 
 
 # The 8-high tile runs about 5% slower per output channel than the 12-high one
@@ -396,11 +425,14 @@ def tile_height(cog):
 
 
 def _implicit_run(xp, w, bias, y, kernel, dilation, stride, groups, threads):
-    """y = correlation of the zero-padded ``xp`` with ``w`` (last-axis stride 1)."""
+    """y = correlation of the zero-padded ``xp`` with ``w``."""
     n, c = xp.shape[:2]
     cout = w.shape[0]
     in_p, out = xp.shape[2:], y.shape[2:]
-    koffs, rowbase = _offset_tables(in_p, out, kernel, dilation, stride, c // groups)
+    koffs, rowbase = _offset_tables(in_p, out, kernel, dilation, stride, c // groups,
+                                    phases=stride[-1])
+    if stride[-1] > 1:
+        xp = _phase_split(xp, stride[-1])
     cog = cout // groups
     mr = tile_height(cog)
     nob = -(-cog // mr)
@@ -415,7 +447,7 @@ def _implicit_run(xp, w, bias, y, kernel, dilation, stride, groups, threads):
     cols_per_block = wout if wout <= 4096 else 2048
     b = np.empty(0, y.dtype) if bias is None else bias
     _implicit.forward(_flat(xp), koffs, _flat(wpk), rowbase, b, _flat(y), n, c, cout, groups,
-                      prod(in_p), wout, rows_per_block, cols_per_block, mr, threads)
+                      prod(xp.shape[2:]), wout, rows_per_block, cols_per_block, mr, threads)
     return y
 
 
