@@ -17,11 +17,13 @@ import numpy as np
 from fastconv import _threads
 from fastconv._ext import _conv, _direct, _implicit, _scratch
 
-# The patch tile of one thread (C*K rows x tile columns) is sized to sit in
-# L2 next to the weights it multiplies.  Measured on the 2-core AVX-512
-# machine with OpenBLAS: 3x3 64->64 at 56^2 is flat between 256 KiB and
-# 1 MiB and 20% slower at 64 KiB.
-TILE_BYTES = 512 * 1024
+# The patch tile of one thread (C*K rows x tile columns, at 8 bytes): fewer,
+# larger GEMM calls.  2 threads, OpenBLAS 0.3.30, f32, 4 MiB against 512 KiB:
+# grad_weight 3x3 64->64 at 56^2 0.87, 3x3/2 128 at 56^2 0.90, k9 1-d 0.92;
+# forward 3x3/2 128 0.92, dilation 2 3x3 256 at 33^2 0.94; grad_input 7x7/2
+# 3->64 at 224^2 0.95 (an earlier machine was flat from 256 KiB to 1 MiB and
+# 20% slower at 64 KiB).
+TILE_BYTES = 4 * 1024 * 1024
 MIN_TILE = 64
 # Below this many multiply-adds a call runs on one thread: waking a second
 # costs more than it saves, and on a loaded machine a descheduled worker can

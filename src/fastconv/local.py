@@ -22,7 +22,7 @@ import numpy as np
 
 from fastconv import _padding, _threads
 from fastconv._engine import (
-    BUCKET_BYTES, MAX_BUCKETS, SERIAL_WORK, TILE_BYTES, _offset_tables, pad_or_crop,
+    BUCKET_BYTES, MAX_BUCKETS, SERIAL_WORK, _offset_tables, pad_or_crop,
     scratch_empty, scratch_zeros, whole_lines,
 )
 from fastconv._ext import _local
@@ -39,11 +39,11 @@ __all__ = ["local_conv", "local_conv_grad_input", "local_conv_grad_weight",
 _INT_MAX = 2**31 - 1  # BLAS dimensions are C ints
 # At least this many (position, sample) columns per GEMM when the batch allows.
 _MIN_COLUMNS = 8
-# A thread's packed patches (twice: im2col output and position rows).  Twice
-# the conv engine's tile: chunks of whole output rows make fc_im2col copy runs
-# twice as long; measured on 3x3 64->64 at 28x28, N=8: 1 MiB is 10% faster
-# than 512 KiB and still sits in the 2 MiB L2 with the weights streaming by.
-_TILE_BYTES = 2 * TILE_BYTES
+# A thread's packed patches (twice: im2col output and position rows): chunks
+# of whole output rows make fc_im2col copy runs long; measured on 3x3 64->64 at
+# 28x28, N=8: 1 MiB is 10% faster than 512 KiB and still sits in the 2 MiB L2
+# with the weights streaming by.
+_TILE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
