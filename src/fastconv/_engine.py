@@ -426,21 +426,21 @@ def tile_height(cog):
     return min(_implicit.MR_CHOICES, key=cost)
 
 
-def _implicit_run(xp, w, bias, y, kernel, dilation, stride, groups, threads):
-    """y = correlation of the zero-padded ``xp`` with ``w``."""
+def _implicit_run(xp, w4, bias, y, kernel, dilation, stride, threads):
+    """y = correlation of the zero-padded ``xp`` with the weight ``w4``, a
+    (groups, out channels per group, in channels per group, taps) view of any
+    strides."""
     n, c = xp.shape[:2]
-    cout = w.shape[0]
+    groups, cog = w4.shape[:2]
+    cout = groups * cog
     in_p, out = xp.shape[2:], y.shape[2:]
     koffs, rowbase = _offset_tables(in_p, out, kernel, dilation, stride, c // groups,
                                     phases=stride[-1])
     if stride[-1] > 1:
         xp = _phase_split(xp, stride[-1])
-    cog = cout // groups
     mr = tile_height(cog)
-    nob = -(-cog // mr)
-    wk = np.zeros((groups, nob * mr, koffs.size), y.dtype)
-    wk[:, :cog] = w.reshape(groups, cog, -1)
-    wpk = np.ascontiguousarray(wk.reshape(groups, nob, mr, -1).transpose(0, 1, 3, 2))
+    wpk = np.empty(groups * -(-cog // mr) * mr * koffs.size, y.dtype)
+    _implicit.pack_weights(w4, wpk, mr, threads)
     wout = out[-1]
     nrows = rowbase.size
     # Blocks fixed by the shape: at least 8 row blocks per plane when there
@@ -448,7 +448,7 @@ def _implicit_run(xp, w, bias, y, kernel, dilation, stride, groups, threads):
     rows_per_block = max(1, min(-(-nrows // 8), max(1, 8192 // wout)))
     cols_per_block = wout if wout <= 4096 else 2048
     b = np.empty(0, y.dtype) if bias is None else bias
-    _implicit.forward(_flat(xp), koffs, _flat(wpk), rowbase, b, _flat(y), n, c, cout, groups,
+    _implicit.forward(_flat(xp), koffs, wpk, rowbase, b, _flat(y), n, c, cout, groups,
                       prod(xp.shape[2:]), wout, rows_per_block, cols_per_block, mr, threads)
     return y
 
@@ -457,8 +457,10 @@ def implicit_forward(plan, x, w, bias, y):
     """Forward by implicit GEMM (plan.implicit); x is the engine's input."""
     xp = pad_or_crop(x, [(lo, _hi(plan, j)) for j, lo in enumerate(plan.pad_lo)],
                      threads=plan.threads)
-    return _implicit_run(xp, w, bias, y, plan.kernel, plan.dilation, plan.stride,
-                         plan.groups, plan.threads)
+    g = plan.groups
+    w4 = w.reshape(g, plan.out_channels // g, plan.in_channels // g, -1)
+    return _implicit_run(xp, w4, bias, y, plan.kernel, plan.dilation, plan.stride,
+                         plan.threads)
 
 
 def _hi(plan, j):
@@ -476,11 +478,10 @@ def implicit_grad_input(plan, gy, w, gx):
     pairs = [(dl * (k - 1) - lo, plan.in_spatial[j] + lo - plan.out_spatial[j])
              for j, (k, dl, lo) in enumerate(zip(plan.kernel, plan.dilation, plan.pad_lo))]
     gyp = pad_or_crop(gy, pairs, threads=plan.threads)
-    flip = (slice(None), slice(None)) + (slice(None, None, -1),) * len(plan.kernel)
-    wt = w.reshape((g, cog, cg) + plan.kernel).swapaxes(1, 2).reshape((c, cog) + plan.kernel)
-    wt = np.ascontiguousarray(wt[flip])
+    # reversing every kernel axis reverses the flattened taps
+    wt = w.reshape(g, cog, cg, -1)[:, :, :, ::-1].swapaxes(1, 2)
     return _implicit_run(gyp, wt, None, gx, plan.kernel, plan.dilation,
-                         (1,) * len(plan.kernel), g, plan.threads)
+                         (1,) * len(plan.kernel), plan.threads)
 
 
 # grad_weight chunks: about this many output positions per (sample, rows) chunk,

@@ -41,6 +41,32 @@ def isa():
     return fc_igemm_isa().decode()
 
 
+def pack_weights(const floating[:, :, :, :] w, floating[::1] out, int tile_mr, int nthreads):
+    """The forward kernel's weight panels from w (G, rows, K1, T), any strides:
+    out[g, ob, k1 * T + t, i] = w[g, ob * tile_mr + i, k1, t], zero past the
+    rows.  One pass, each output panel written in order (a NumPy transpose
+    copy of a 2.4 MB weight took 2.9 ms, a fifth of its layer's forward)."""
+    cdef int64_t G = w.shape[0], rows = w.shape[1], K1 = w.shape[2], T = w.shape[3]
+    cdef int64_t K = K1 * T
+    cdef int64_t nob = (rows + tile_mr - 1) // tile_mr
+    cdef int64_t item, g, ob, k1, t, i, o, base
+    if tile_mr not in MR_CHOICES:
+        raise ValueError(f"tile_mr must be one of {MR_CHOICES}, got {tile_mr}")
+    if out.shape[0] != G * nob * K * tile_mr:
+        raise ValueError(f"out holds {out.shape[0]} values; the panels take "
+                         f"{G * nob * K * tile_mr}")
+    with nogil:
+        for item in prange(G * nob, num_threads=nthreads, schedule="static"):
+            g = item // nob
+            ob = item % nob
+            base = item * K * tile_mr
+            for k1 in range(K1):
+                for t in range(T):
+                    for i in range(tile_mr):
+                        o = ob * tile_mr + i
+                        out[base + (k1 * T + t) * tile_mr + i] = w[g, o, k1, t] if o < rows else 0
+
+
 def forward(const floating[::1] x, const int64_t[::1] koffs, const floating[::1] wpk,
             const int64_t[::1] rowbase, const floating[::1] bias, floating[::1] y,
             Py_ssize_t N, Py_ssize_t C, Py_ssize_t Cout, Py_ssize_t G, Py_ssize_t S,
