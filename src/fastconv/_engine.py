@@ -439,7 +439,7 @@ def _implicit_run(xp, w4, bias, y, kernel, dilation, stride, threads):
     if stride[-1] > 1:
         xp = _phase_split(xp, stride[-1])
     mr = tile_height(cog)
-    wpk = np.empty(groups * -(-cog // mr) * mr * koffs.size, y.dtype)
+    wpk = scratch_empty(groups * -(-cog // mr) * mr * koffs.size, y.dtype)
     _implicit.pack_weights(w4, wpk, mr, threads)
     wout = out[-1]
     nrows = rowbase.size
