@@ -161,7 +161,7 @@ def make_plan(geom, batch, threads):
     return Plan(batch, geom.in_channels, geom.out_channels, geom.groups, in_spatial,
                 geom.out_spatial, geom.kernel, geom.stride, geom.dilation, pad_lo,
                 pointwise, direct, implicit, implicit_dx,
-                (implicit and geom.stride[-1] == 1 and implicit_dw_ok(cog))
+                (implicit and implicit_dw_ok(cog, geom.out_spatial[-1]))
                 or (direct and geom.stride[-1] == 1),
                 tile, rows, buckets, dw_splits, threads)
 
@@ -268,14 +268,16 @@ STRIDED_IMPLICIT_MIN_TAPS = 25
 IMPLICIT_MIN_LANE_USE = 0.75
 
 
-def implicit_dw_ok(out_per_group):
-    """Where the grad_weight tile beat im2col + BLAS (2-core AVX-512, quiet,
-    interleaved A/B, float32 / float64 GFLOP/s): few outputs per group, where
-    the weight-gradient GEMM is too small for BLAS -- 3x3x3 16->32 at 32^3
-    124/67 vs 77/53, 3x3 256 in 64 groups 56/27 vs 30/21, in 16 groups 86/40
-    vs 53/30.  From 64 outputs per group on BLAS wins (3x3 64->64 at 56^2:
-    118/64 vs 126/76; 256->256 at 14^2: 62/31 vs 71/64)."""
-    return out_per_group <= 32
+def implicit_dw_ok(out_per_group, out_last):
+    """Where the grad_weight tile beats im2col + BLAS, among layers whose forward
+    is implicit.  2 threads, f32 / f64, tile time over BLAS time: up to 32
+    outputs per group always (3x3 32->32 at 28^2 0.95 / 0.91; on an earlier
+    machine 3x3x3 16->32 at 32^3 and 3x3 256 in 16 or 64 groups ran 1.4-2x
+    faster); 64 on rows of 28 and more (7x7/2 3->64 at 224^2 0.75 / 0.77, 3x3
+    64->64 at 56^2 0.93 / 0.86, at 28^2 0.93 / 0.97; k9 1-d 0.82 / 1.07), not on
+    rows of 14 (1.14 / 1.05); 128 and more never (3x3 128->128 at 28^2 1.11 /
+    1.14, 256->256 at 14^2 1.71 / 1.50)."""
+    return out_per_group <= 32 or (out_per_group <= 64 and out_last >= 28)
 
 
 # Paddings of at least this many bytes copy on the plan's threads.
@@ -491,13 +493,15 @@ IMPLICIT_DW_K_PER_ITEM = 96
 
 
 def implicit_grad_weight(plan, x, gy, gw):
-    """grad_weight by the implicit tile (stride 1 on the last axis), reduced over
-    a fixed number of buckets in a fixed order."""
+    """grad_weight by the implicit tile (on the phase-split input for a stride
+    on the last axis), reduced over a fixed number of buckets in a fixed order."""
     xp = pad_or_crop(x, [(lo, _hi(plan, j)) for j, lo in enumerate(plan.pad_lo)],
                      threads=plan.threads)
     cg = plan.in_channels // plan.groups
     koffs, rowbase = _offset_tables(xp.shape[2:], plan.out_spatial, plan.kernel, plan.dilation,
-                                    plan.stride, cg)
+                                    plan.stride, cg, phases=plan.stride[-1])
+    if plan.stride[-1] > 1:
+        xp = _phase_split(xp, plan.stride[-1])
     wout = plan.out_spatial[-1]
     rows_per_chunk = max(1, min(rowbase.size, IMPLICIT_DW_CHUNK // wout))
     chunks = plan.batch * -(-rowbase.size // rows_per_chunk)
