@@ -147,7 +147,7 @@ def make_plan(geom, batch, threads):
     dw_splits = max(1, min(cg, ck // DW_MIN_ROWS, -(-DW_MIN_ITEMS // (geom.groups * buckets))))
     implicit = ((geom.stride[-1] == 1 or prod(geom.kernel) >= STRIDED_IMPLICIT_MIN_TAPS)
                 and implicit_ok(1, geom.out_spatial[-1], cog, pointwise, direct)
-                and tile_lane_use(geom.out_spatial[-1]) >= IMPLICIT_MIN_LANE_USE)
+                and forward_lane_use(in_spatial, pad_lo, geom) >= IMPLICIT_MIN_LANE_USE)
     implicit_dx = (all(s == 1 for s in geom.stride)
                    and implicit_ok(1, in_spatial[-1], cg, pointwise, direct))
     if batch * geom.out_channels * P * ck < SERIAL_WORK:
@@ -261,10 +261,10 @@ def tile_lane_use(width):
 # 64 to 256 channels 0.92-1.10, k9/2 1-d 0.94 / 1.47.
 STRIDED_IMPLICIT_MIN_TAPS = 25
 
-# Forward falls back to im2col + BLAS below this lane use: 3x3 256->256 with
-# dilation 2 at 33^2 (rows of 33: 69%) ran 163 GF/s implicit vs 181 with BLAS,
-# while 56-wide rows (88%) ran 176 vs 126.  grad_input keeps the implicit
-# kernel there (152 vs 129).
+# Forward falls back to im2col + BLAS below this lane use (forward_lane_use):
+# 3x3 256->256 with dilation 2 at 33^2 in rows of 33 (69%) ran 163 GF/s
+# implicit vs 181 with BLAS, while 56-wide rows (88%) ran 176 vs 126.  As plane
+# runs (89%) that layer now ties with BLAS (30.8 ms both, N=4, f32).
 IMPLICIT_MIN_LANE_USE = 0.75
 
 
@@ -443,16 +443,60 @@ def _implicit_run(xp, w4, bias, y, kernel, dilation, stride, threads):
     mr = tile_height(cog)
     wpk = scratch_empty(groups * -(-cog // mr) * mr * koffs.size, y.dtype)
     _implicit.pack_weights(w4, wpk, mr, threads)
+    b = np.empty(0, y.dtype) if bias is None else bias
+    if plane_runs(in_p, out, stride):
+        # each plane of outputs as one run over the padded width; the columns
+        # past each row's end are computed and dropped
+        wp = in_p[-1]
+        run = (out[-2] - 1) * wp + out[-1]
+        yv = scratch_empty(y.shape[:-2] + (run,), y.dtype)
+        _implicit.forward(_flat(xp), koffs, wpk, np.ascontiguousarray(rowbase[::out[-2]]), b,
+                          _flat(yv), n, c, cout, groups, prod(xp.shape[2:]), run, 1,
+                          PLANE_RUN_COLUMNS, mr, threads)
+        rows = np.lib.stride_tricks.as_strided(
+            yv, shape=y.shape, strides=yv.strides[:-1] + (wp * yv.itemsize, yv.itemsize),
+            writeable=False)
+        np.copyto(y, rows)
+        return y
     wout = out[-1]
     nrows = rowbase.size
     # Blocks fixed by the shape: at least 8 row blocks per plane when there
     # are 8 rows, about 8K outputs each; long 1-d rows split into columns.
     rows_per_block = max(1, min(-(-nrows // 8), max(1, 8192 // wout)))
     cols_per_block = wout if wout <= 4096 else 2048
-    b = np.empty(0, y.dtype) if bias is None else bias
     _implicit.forward(_flat(xp), koffs, wpk, rowbase, b, _flat(y), n, c, cout, groups,
                       prod(xp.shape[2:]), wout, rows_per_block, cols_per_block, mr, threads)
     return y
+
+
+# Columns per work item of a plane run: a block of input rows that stays in L2
+# while every output-channel panel passes over it.
+PLANE_RUN_COLUMNS = 256
+
+
+def plane_runs(in_p, out, stride):
+    """Whether the implicit forward runs each 2-d plane of outputs as one
+    stretch of the padded input (stride 1 on the last two axes), filling the
+    vector lanes that rows of out[-1] leave empty (a 33-wide row fills 33 of
+    48, a 33-wide plane of rows 37 apart 33 of 37) for an extra copy of y."""
+    if len(out) < 2 or stride[-1] != 1 or stride[-2] != 1:
+        return False
+    return out[-1] / in_p[-1] >= tile_lane_use(out[-1]) + PLANE_RUN_MIN_GAIN
+
+
+PLANE_RUN_MIN_GAIN = 0.05
+
+
+def forward_lane_use(in_spatial, pad_lo, geom):
+    """The implicit forward's share of used vector lanes, plane runs included;
+    in_spatial and pad_lo as in the plan (the padded width is what the forward
+    reads)."""
+    out, st = geom.out_spatial, geom.stride
+    span = (out[-1] - 1) * st[-1] + geom.dilation[-1] * (geom.kernel[-1] - 1) + 1
+    padded = tuple(in_spatial[:-1]) + (max(in_spatial[-1] + pad_lo[-1], span),)
+    if plane_runs(padded, out, st):
+        return out[-1] / padded[-1]
+    return tile_lane_use(out[-1])
 
 
 def implicit_forward(plan, x, w, bias, y):
