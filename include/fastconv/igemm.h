@@ -8,10 +8,13 @@
  * call (XNNPACK's indirection buffer, by offsets).  Because the last axis has
  * stride 1, the NR outputs of a row segment read NR contiguous inputs for
  * every k, so the GEMM's B panel is read straight from x: no im2col at all.
+ * (A stride s on the last axis is read from the input split into its s
+ * phases, and a plane of rows may run as one row over the padded width: see
+ * fastconv/_engine.py.)
  *
  * Register tile: MR output channels x NR outputs of one row, MR = 12 or 8:
- * the caller picks the height that pads cog least (cog = 64 or 8 leave a
- * third of a 12-high tile idle in its last panel).  Weights are packed per
+ * the caller picks the height that pads cog least (cog = 64 fills 4 rows of
+ * its sixth 12-high panel, cog = 8 two thirds of its only one).  Weights are packed per
  * group as [ceil(cog/MR)][K][MR] (zero rows past cog).  The AVX-512
  * kernel is chosen at run time from the CPU's features; elsewhere a portable
  * C kernel (cloned for AVX2 where the compiler can) does the same work.

@@ -5,7 +5,7 @@
 
 #if FC_HAVE_AVX512_KERNELS
 
-/* The MR x 2 vector register tile: 24 accumulators + 2 loads per k.  The two
+/* The MR x 2 vector register tile: 2 MR accumulators + 2 loads per k.  The two
  * vectors are two stretches of output, each reading its own input: the two
  * halves of a wide row segment, or two narrow rows (so that each weight
  * broadcast still feeds two FMAs). */
@@ -20,9 +20,8 @@
 __attribute__((target("avx512f")))
 static void FC_MR_FN(fc_igemm_tile2_avx512)(const FC_T *xa, const FC_T *xb,
                                             const int64_t *koffs, int64_t K, const FC_T *wpk,
-                                            FC_T *ya, FC_T *yb,
-                                            int64_t ldy, int64_t na, int64_t nb, int mr,
-                                            const FC_T *bias)
+                                            FC_T *ya, FC_T *yb, int64_t ldy, int64_t na,
+                                            int64_t nb, int mr, const FC_T *bias)
 {
     const FC_MASK m0 = FC_LANE_MASK(na);
     const FC_MASK m1 = nb > 0 ? FC_LANE_MASK(nb) : (FC_MASK)0;
