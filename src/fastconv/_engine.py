@@ -402,6 +402,16 @@ def _offset_tables(in_p, out, kernel, dilation, stride, cg, phases=1):
     return koffs, rowbase
 
 
+def _implicit_input(xp, out, kernel, dilation, stride, cg):
+    """(input, koffs, rowbase) of the implicit kernels over the padded ``xp``:
+    xp itself, or split into its phases for a stride on the last axis."""
+    koffs, rowbase = _offset_tables(xp.shape[2:], out, kernel, dilation, stride, cg,
+                                    phases=stride[-1])
+    if stride[-1] > 1:
+        xp = _phase_split(xp, stride[-1])
+    return xp, koffs, rowbase
+
+
 def _phase_split(xp, s):
     """(N, C, *S, W) -> (N, C, s, *S, ceil(W / s)): phase q holds the columns
     q, q + s, ... of xp, so that a stride-s row of outputs reads one contiguous
@@ -436,10 +446,7 @@ def _implicit_run(xp, w4, bias, y, kernel, dilation, stride, threads):
     groups, cog = w4.shape[:2]
     cout = groups * cog
     in_p, out = xp.shape[2:], y.shape[2:]
-    koffs, rowbase = _offset_tables(in_p, out, kernel, dilation, stride, c // groups,
-                                    phases=stride[-1])
-    if stride[-1] > 1:
-        xp = _phase_split(xp, stride[-1])
+    xp, koffs, rowbase = _implicit_input(xp, out, kernel, dilation, stride, c // groups)
     mr = tile_height(cog)
     wpk = scratch_empty(groups * -(-cog // mr) * mr * koffs.size, y.dtype)
     _implicit.pack_weights(w4, wpk, mr, threads)
@@ -492,7 +499,7 @@ def forward_lane_use(in_spatial, pad_lo, geom):
     in_spatial and pad_lo as in the plan (the padded width is what the forward
     reads)."""
     out, st = geom.out_spatial, geom.stride
-    span = (out[-1] - 1) * st[-1] + geom.dilation[-1] * (geom.kernel[-1] - 1) + 1
+    span = _span(out[-1], st[-1], geom.dilation[-1], geom.kernel[-1])
     padded = tuple(in_spatial[:-1]) + (max(in_spatial[-1] + pad_lo[-1], span),)
     if plane_runs(padded, out, st):
         return out[-1] / padded[-1]
@@ -509,9 +516,14 @@ def implicit_forward(plan, x, w, bias, y):
                          plan.threads)
 
 
+def _span(out, stride, dilation, kernel):
+    """Input elements a forward of ``out`` outputs reads along one axis."""
+    return (out - 1) * stride + dilation * (kernel - 1) + 1
+
+
 def _hi(plan, j):
     """High-side zero padding the forward reads on axis j (derived, never stored)."""
-    span = (plan.out_spatial[j] - 1) * plan.stride[j] + plan.dilation[j] * (plan.kernel[j] - 1) + 1
+    span = _span(plan.out_spatial[j], plan.stride[j], plan.dilation[j], plan.kernel[j])
     return max(span - plan.in_spatial[j] - plan.pad_lo[j], 0)
 
 
@@ -542,10 +554,8 @@ def implicit_grad_weight(plan, x, gy, gw):
     xp = pad_or_crop(x, [(lo, _hi(plan, j)) for j, lo in enumerate(plan.pad_lo)],
                      threads=plan.threads)
     cg = plan.in_channels // plan.groups
-    koffs, rowbase = _offset_tables(xp.shape[2:], plan.out_spatial, plan.kernel, plan.dilation,
-                                    plan.stride, cg, phases=plan.stride[-1])
-    if plan.stride[-1] > 1:
-        xp = _phase_split(xp, plan.stride[-1])
+    xp, koffs, rowbase = _implicit_input(xp, plan.out_spatial, plan.kernel, plan.dilation,
+                                         plan.stride, cg)
     wout = plan.out_spatial[-1]
     rows_per_chunk = max(1, min(rowbase.size, IMPLICIT_DW_CHUNK // wout))
     chunks = plan.batch * -(-rowbase.size // rows_per_chunk)

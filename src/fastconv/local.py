@@ -262,8 +262,7 @@ def _direct_plan(geom, batch, tiles, compute, threads):
     """What the direct kernels need besides the arrays, fixed by the shapes:
     channel 0's patch runs over the padded input, each position's input base
     and weight class, rows per batch run and threads (the keyword arguments
-    the three drivers share), whether every run fits one gather piece, and
-    the blocks of grad_input_direct.  Arrays are read-only: shared by the
+    the three drivers share) and the blocks of grad_input_direct.  Arrays are read-only: shared by the
     cache."""
     g = geom
     spatial = _direct_padded_spatial(g)
@@ -294,7 +293,7 @@ def _direct_plan(geom, batch, tiles, compute, threads):
     for v in (*args.values(), blocks):
         if isinstance(v, np.ndarray):
             v.flags.writeable = False
-    return MappingProxyType(args), bool(runs[1::3].max() <= _local.GATHER_PIECE), blocks
+    return MappingProxyType(args), blocks
 
 
 def _direct_input(pb, x_cf):
@@ -307,18 +306,18 @@ def _direct_input(pb, x_cf):
 
 
 def _forward_direct(pb, x_cf, w, tied, y):
-    a, one_piece, _ = _direct_plan(pb.geom, pb.batch, pb.tiles, pb.compute, pb.threads)
+    a, _ = _direct_plan(pb.geom, pb.batch, pb.tiles, pb.compute, pb.threads)
     rows = _direct_rows(a, a["nb"] * a["ldr"], pb.compute)
-    _local.forward_direct(_direct_input(pb, x_cf), one_piece=one_piece,
+    _local.forward_direct(_direct_input(pb, x_cf),
                           w=_flat(np.ascontiguousarray(w, pb.compute)),
                           bias=np.empty(0, pb.compute) if tied is None else tied,
                           y=_flat(y), rows=rows, ahead=_DIRECT_PREFETCH, **a)
 
 
 def _grad_weight_direct(pb, x_cf, gy_cf, gw):
-    a, one_piece, _ = _direct_plan(pb.geom, pb.batch, pb.tiles, pb.compute, pb.threads)
+    a, _ = _direct_plan(pb.geom, pb.batch, pb.tiles, pb.compute, pb.threads)
     rows = _direct_rows(a, a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
-    _local.grad_weight_direct(_direct_input(pb, x_cf), one_piece=one_piece,
+    _local.grad_weight_direct(_direct_input(pb, x_cf),
                               gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)),
                               gw=_flat(gw), rows=rows, **a)
 
@@ -326,7 +325,7 @@ def _grad_weight_direct(pb, x_cf, gy_cf, gw):
 def _grad_input_direct(pb, gy_cf, w):
     """The input gradient on the engine's (explicitly padded) input grid."""
     g = pb.geom
-    a, one_piece, blocks = _direct_plan(g, pb.batch, pb.tiles, pb.compute, pb.threads)
+    a, blocks = _direct_plan(g, pb.batch, pb.tiles, pb.compute, pb.threads)
     # a temporary when the result is a crop of it
     cropped = any(lo or hi for lo, hi in g.implicit_pad)
     gxp = (scratch_zeros if cropped else np.zeros)(
@@ -334,7 +333,7 @@ def _grad_input_direct(pb, gy_cf, w):
     rows = _direct_rows(a, a["nb"] * (a["ldr"] + a["Cout"]), pb.compute)
     _local.grad_input_direct(_flat(gxp), w=_flat(np.ascontiguousarray(w, pb.compute)),
                              gy=_flat(np.ascontiguousarray(gy_cf, pb.compute)), rows=rows,
-                             one_piece=one_piece, blocks=blocks, **a)
+                             blocks=blocks, **a)
     crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(g.padded_spatial, g.implicit_pad))
     return np.ascontiguousarray(gxp[(slice(None), slice(None)) + crop])
 

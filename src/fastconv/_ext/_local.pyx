@@ -336,17 +336,20 @@ cdef struct Patch:
     bint one_piece        # every run fits one piece of the gather
 
 
-cdef Patch make_patch(const int64_t[::1] runs, bint one_piece, int64_t K, int64_t xs,
-                      int64_t Cin) except *:
-    if Cin < 1 or K % Cin or xs % Cin or runs.shape[0] % 3:
+cdef Patch make_patch(const int64_t[::1] runs, int64_t K, int64_t xs, int64_t Cin) except *:
+    if Cin < 1 or K % Cin or xs % Cin or runs.shape[0] % 3 or runs.shape[0] == 0:
         raise ValueError("inconsistent patch runs")
     cdef Patch pt
+    cdef int64_t j
     pt.runs = &runs[0]
     pt.nrun = runs.shape[0] // 3
     pt.plane = xs // Cin
     pt.kc = K // Cin
     pt.channels = Cin
-    pt.one_piece = one_piece
+    pt.one_piece = True
+    for j in range(pt.nrun):
+        if runs[3 * j + 1] > FC_GATHER_PIECE:
+            pt.one_piece = False
     return pt
 
 
@@ -370,7 +373,7 @@ cdef inline void dots(const floating *w, const floating *rows, int64_t ldr, int6
         fc_local_dots_f64(w, rows, ldr, nb, K, cout, bias, y, ldn, ldc, ahead)
 
 
-def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_piece, int64_t K,
+def forward_direct(const floating[::1] xp, const int64_t[::1] runs, int64_t K,
                    const int64_t[::1] bases, const int64_t[::1] wbases,
                    const floating[::1] w, const floating[::1] bias, floating[::1] y,
                    floating[::1] rows, int64_t ldr, int64_t N, int64_t Cin, int64_t Cout,
@@ -380,15 +383,14 @@ def forward_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_pie
     ``xp``: the zero-padded input, ``xs`` elements per sample, ``Cin``
     channels.  Position p's patch (K elements) is given by ``runs``, those of
     channel 0 (triples: offset from ``xp[n*xs + bases[p]]``, length, offset
-    in the patch; ``one_piece``: no run longer than GATHER_PIECE); its weight
-    class starts at ``w[wbases[p]]`` (C_out x K); ``rows``: nb patch rows per
+    in the patch); its weight class starts at ``w[wbases[p]]`` (C_out x K); ``rows``: nb patch rows per
     thread, ``ldr`` >= K + GATHER_PIECE apart; ``ahead``: the weight
     prefetch distance in bytes.  Every output is one dot product in a fixed
     order: bitwise the same for any thread count (each thread takes a
     contiguous range of positions)."""
     cdef int64_t P = bases.shape[0]
     cdef int64_t per
-    cdef Patch pt = make_patch(runs, one_piece, K, xs, Cin)
+    cdef Patch pt = make_patch(runs, K, xs, Cin)
     cdef const floating *xpp = &xp[0]
     cdef const int64_t *bp = &bases[0]
     cdef const int64_t *wbp = &wbases[0]
@@ -425,8 +427,8 @@ cdef inline void gather_column(const floating *gy, int64_t n0, int64_t m, int64_
             gcol[n * Cout + co] = gy[((n0 + n) * Cout + co) * P + p]
 
 
-def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one_piece,
-                       int64_t K, const int64_t[::1] bases, const int64_t[::1] wbases,
+def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, int64_t K,
+                       const int64_t[::1] bases, const int64_t[::1] wbases,
                        const floating[::1] gy, floating[::1] gw, floating[::1] rows,
                        int64_t ldr, int64_t N, int64_t Cin, int64_t Cout, int64_t xs,
                        int64_t nb, int nthreads):
@@ -438,7 +440,7 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
     batch runs accumulate in order): bitwise the same for any thread count."""
     cdef int64_t P = bases.shape[0]
     cdef int64_t per
-    cdef Patch pt = make_patch(runs, one_piece, K, xs, Cin)
+    cdef Patch pt = make_patch(runs, K, xs, Cin)
     cdef const floating *xpp = &xp[0]
     cdef const int64_t *bp = &bases[0]
     cdef const int64_t *wbp = &wbases[0]
@@ -472,7 +474,7 @@ def grad_weight_direct(const floating[::1] xp, const int64_t[::1] runs, bint one
         fc_thread_exit(tstate)
 
 
-def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, bint one_piece, int64_t K,
+def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, int64_t K,
                       const int64_t[::1] bases, const int64_t[::1] wbases,
                       const floating[::1] w, const floating[::1] gy, floating[::1] rows,
                       int64_t ldr, int64_t N, int64_t Cin, int64_t Cout, int64_t xs,
@@ -488,7 +490,7 @@ def grad_input_direct(floating[::1] gxp, const int64_t[::1] runs, bint one_piece
     cdef int64_t P = bases.shape[0]
     cdef int64_t nblocks = blocks.shape[0] - 1
     cdef int64_t per
-    cdef Patch pt = make_patch(runs, one_piece, K, xs, Cin)
+    cdef Patch pt = make_patch(runs, K, xs, Cin)
     cdef const int64_t *bp = &bases[0]
     cdef const int64_t *wbp = &wbases[0]
     cdef const int64_t *blk = &blocks[0]
