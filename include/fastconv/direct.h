@@ -19,7 +19,10 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && !defined(FASTCONV_NO_CLONES)
-#define FC_ISA_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+/* "arch=x86-64-v3" (AVX2, FMA, BMI): the resolver tests the features, where
+ * "arch=haswell" asks for that one CPU model and left every other AVX2 CPU
+ * (Zen, Skylake and later) on the SSE2 clone. */
+#define FC_ISA_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
 #define FC_ISA_NAMES "avx512f, avx2+fma, sse2 (chosen at load time)"
 #else
 #define FC_ISA_CLONES

@@ -62,6 +62,11 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 /* scalar reference, always built (and the only one without GCC/clang) */
 #define FC_ISA generic
 #define FC_TARGET
+#if defined(__aarch64__) || defined(__FMA__)
+#define FC_FMA_HW 1
+#else
+#define FC_FMA_HW 0
+#endif
 #define FC_VBYTES 0
 #define FC_RB 1
 #define FC_VB 1
@@ -72,6 +77,7 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 #ifdef FC_ROWS_X86
 #define FC_ISA sse2
 #define FC_TARGET
+#define FC_FMA_HW 0
 #define FC_VBYTES 16
 #define FC_RB 3
 #define FC_VB 4
@@ -81,6 +87,7 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 
 #define FC_ISA avx2
 #define FC_TARGET __attribute__((target("avx2,fma")))
+#define FC_FMA_HW 1
 #define FC_VBYTES 32
 #define FC_RB 3
 #define FC_VB 4
@@ -90,6 +97,7 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 
 #define FC_ISA avx512
 #define FC_TARGET __attribute__((target("avx512f")))
+#define FC_FMA_HW 1
 #define FC_VBYTES 64
 #define FC_RB 4
 #define FC_VB 4
@@ -101,6 +109,7 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 #ifdef FC_ROWS_NEON   /* Advanced SIMD is baseline on aarch64: no target attribute */
 #define FC_ISA neon
 #define FC_TARGET
+#define FC_FMA_HW 1
 #define FC_VBYTES 16
 #define FC_RB 4
 #define FC_VB 4

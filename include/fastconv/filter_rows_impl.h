@@ -3,7 +3,8 @@
  * Expects FC_T (element type), FC_SFX (f32 | f64), FC_ISA (isa suffix),
  * FC_TARGET (function attribute selecting the ISA, may be empty),
  * FC_VBYTES (bytes of one vector register, 0 = scalar), FC_RB (output rows
- * per register block) and FC_VB (vectors per row of a register block).
+ * per register block), FC_VB (vectors per row of a register block) and
+ * FC_FMA_HW (1 where the variant's vector multiply-adds compile to FMAs).
  *
  * Contract of fc_rows_<dt>_<isa>:
  *
@@ -14,10 +15,26 @@
  * (no alignment, any R and W).  A register block holds FC_RB rows x FC_VB
  * vectors of outputs; each tap adds w[t] times FC_RB*FC_VB unaligned loads.
  * The sum over taps runs in the order of the tap list, for every output.
+ *
+ * Every output is rounded alike, whichever path computes it (vector block,
+ * last vector, scalar tail), so a point's value does not depend on where the
+ * blocking puts it.  The vector code's `acc += w * x` is contracted to an FMA
+ * where the ISA has one; the scalar tails say fma explicitly there, because
+ * GCC may vectorise a scalar tap loop as a vector multiply followed by an
+ * in-order scalar sum, which rounds each product apart.
  */
 
 #define FC_RFN(name) FC_CAT(FC_CAT(name, FC_SFX), FC_ISA)
 #define FC_VT FC_RFN(fc_vec)
+
+/* a += w * x for one element, rounded as the vector code rounds it */
+#if FC_FMA_HW && FC_IS_F64
+#define FC_MADD(a, w, x) ((a) = __builtin_fma((w), (x), (a)))
+#elif FC_FMA_HW
+#define FC_MADD(a, w, x) ((a) = __builtin_fmaf((w), (x), (a)))
+#else
+#define FC_MADD(a, w, x) ((a) += (w) * (x))
+#endif
 
 #if FC_VBYTES > 0
 #define FC_VL ((int64_t)(FC_VBYTES / sizeof(FC_T)))
@@ -76,7 +93,7 @@ FC_RFN(fc_rows_tail)(const FC_T *s, int64_t ss, int64_t nt, const int64_t *off,
     for (int i = 0; i < rb; ++i)
         for (int64_t o = o0; o < W; ++o) {
             FC_T a = add ? y[i * ys + o] : b;
-            for (int64_t t = 0; t < nt; ++t) a += w[t] * s[i * ss + off[t] + o];
+            for (int64_t t = 0; t < nt; ++t) FC_MADD(a, w[t], s[i * ss + off[t] + o]);
             y[i * ys + o] = a;
         }
 }
@@ -207,7 +224,7 @@ FC_RFN(fc_rows2d_rest)(const FC_T *s, int64_t ss, int64_t kh, int64_t kw, const 
         for (; o < W; ++o) {
             FC_T a = add ? y[r * ys + o] : b;
             for (int64_t p = 0; p < kh; ++p)
-                for (int64_t q = 0; q < kw; ++q) a += w[p * kw + q] * s[(r + p) * ss + o + q];
+                for (int64_t q = 0; q < kw; ++q) FC_MADD(a, w[p * kw + q], s[(r + p) * ss + o + q]);
             y[r * ys + o] = a;
         }
     }
@@ -234,6 +251,7 @@ FC_RFN(fc_rows2d)(const FC_T *s, int64_t ss, int64_t kh, int64_t kw, const FC_T 
     if (r < R) FC_RFN(fc_rows2d_rest)(s + r * ss, ss, kh, kw, w, b, add, R - r, 0, W, y + r * ys, ys);
 }
 
+#undef FC_MADD
 #undef FC_VL
 #undef FC_VLOAD
 #undef FC_VSTORE

@@ -1,6 +1,6 @@
 /* One ISA variant of the row kernels: filter_rows_impl.h for each dtype with
  * the parameters the includer set (FC_ISA, FC_TARGET, FC_VBYTES, FC_RB, FC_VB,
- * FC_RB2, FC_VB2), which are undefined afterwards. */
+ * FC_RB2, FC_VB2, FC_FMA_HW), which are undefined afterwards. */
 #define FC_TEMPLATE "filter_rows_impl.h"
 #include "for_each_dtype.h"
 #undef FC_ISA
@@ -10,3 +10,4 @@
 #undef FC_VB
 #undef FC_RB2
 #undef FC_VB2
+#undef FC_FMA_HW
