@@ -69,15 +69,16 @@ static void FC_FN(fc_im2col)(const fc_geom *g, const FC_T *x, int64_t C,
             const FC_T *xc = x + c * g->in_size;
             FC_T *row = col + (c * g->k_size + t) * ncol;
             FC_FOR_RUNS(g, xc, koff, p0, p1, {
-                FC_T *dst = row + q - o0;
-                for (int64_t o = o0; o < olo; ++o) dst[o] = 0;
-                if (s == 1) {
-                    if (ohi > olo)
-                        memcpy(dst + olo, src + olo + off, (size_t)(ohi - olo) * sizeof(FC_T));
-                } else {
-                    for (int64_t o = olo; o < ohi; ++o) dst[o] = src[o * s + off];
+                FC_T *dst = row + q;            /* dst[o - o0]: output o of the run */
+                for (int64_t o = o0; o < olo; ++o) dst[o - o0] = 0;
+                if (ohi > olo) {                /* else src may be NULL */
+                    if (s == 1)
+                        memcpy(dst + (olo - o0), src + (olo + off),
+                               (size_t)(ohi - olo) * sizeof(FC_T));
+                    else
+                        for (int64_t o = olo; o < ohi; ++o) dst[o - o0] = src[o * s + off];
                 }
-                for (int64_t o = ohi; o < o1; ++o) dst[o] = 0;
+                for (int64_t o = ohi; o < o1; ++o) dst[o - o0] = 0;
             });
         }
     }
@@ -95,12 +96,12 @@ static void FC_FN(fc_col2im)(const fc_geom *g, const FC_T *col, int64_t C,
             FC_T *xc = x + c * g->in_size;
             const FC_T *row = col + (c * g->k_size + t) * ncol;
             FC_FOR_RUNS(g, xc, koff, p0, p1, {
-                const FC_T *from = row + q - o0;
-                if (s == 1) {
-                    FC_T *to = src + off;
-                    for (int64_t o = olo; o < ohi; ++o) to[o] += from[o];
-                } else {
-                    for (int64_t o = olo; o < ohi; ++o) src[o * s + off] += from[o];
+                const FC_T *from = row + q;     /* from[o - o0]: output o of the run */
+                if (ohi > olo) {                /* else src may be NULL */
+                    if (s == 1)
+                        for (int64_t o = olo; o < ohi; ++o) src[o + off] += from[o - o0];
+                    else
+                        for (int64_t o = olo; o < ohi; ++o) src[o * s + off] += from[o - o0];
                 }
             });
         }

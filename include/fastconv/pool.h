@@ -134,23 +134,28 @@ static inline void fc_pool_rows_read(const fc_geom *g, int64_t r0, int64_t r1, i
  * reads past that; an odd block what it owns beyond what the even block
  * before it read.  Blocks two apart read disjoint indices (the plans see to
  * it), so every index is zeroed once, before any gradient reaches it. */
-static inline void fc_pool_block_zeros(const fc_geom *g, int64_t per, int64_t rows, int64_t b,
-                                       int64_t nb, int64_t *z0, int64_t *z1)
+typedef struct { int64_t z0, z1; } fc_span;
+
+/* Returned by value, so that a parallel loop's caller keeps it private. */
+static inline fc_span fc_pool_block_zeros(const fc_geom *g, int64_t per, int64_t rows,
+                                          int64_t b, int64_t nb)
 {
-    int64_t lo, hi, next_lo, next_hi, prev_lo, prev_hi;
+    int64_t lo, hi, next_lo = 0, next_hi, prev_lo, prev_hi;
+    fc_span z;
     fc_pool_rows_read(g, b * per, (b + 1) * per < rows ? (b + 1) * per : rows, &lo, &hi);
     if (b + 1 < nb)
         fc_pool_rows_read(g, (b + 1) * per, (b + 2) * per < rows ? (b + 2) * per : rows,
                           &next_lo, &next_hi);
     const int64_t own0 = b == 0 ? 0 : lo, own1 = b + 1 == nb ? g->in[0] : next_lo;
     if (b % 2 == 0) {
-        *z0 = own0;
-        *z1 = hi > own1 ? hi : own1;
+        z.z0 = own0;
+        z.z1 = hi > own1 ? hi : own1;
     } else {
         fc_pool_rows_read(g, (b - 1) * per, b * per, &prev_lo, &prev_hi);
-        *z0 = prev_hi > own0 ? prev_hi : own0;
-        *z1 = own1 > *z0 ? own1 : *z0;
+        z.z0 = prev_hi > own0 ? prev_hi : own0;
+        z.z1 = own1 > z.z0 ? own1 : z.z0;
     }
+    return z;
 }
 
 /* Max pooling window by window (channels-first, AVX-512): the taps of one

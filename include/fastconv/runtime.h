@@ -41,10 +41,11 @@ static inline void fc_fp_exit(unsigned int saved) { (void)saved; }
 /* Thread state of a kernel region: FP control word and BLAS thread counts.
  *
  * BLAS is called from inside our OpenMP threads and must then run on one
- * thread.  OpenBLAS >= 0.3.27 (and MKL) have a thread-local setter; the
- * Python layer registers the setters of every loaded BLAS that has one, and
- * each worker sets 1 on entry and restores on exit: no global toggling,
- * which costs milliseconds when OpenBLAS respawns its pool. */
+ * thread.  MKL has a thread-local setter: the Python layer registers it, and
+ * each worker sets 1 on entry and restores on exit.  OpenBLAS's "local"
+ * setter changes the global count as well (a worker's restore would reach
+ * the other workers' GEMMs), so OpenBLAS is limited by the Python layer,
+ * once around the whole call (_threads.blas_single_threaded). */
 #define FC_MAX_BLAS 4
 typedef int (*fc_blas_threads_local_fn)(int);
 static fc_blas_threads_local_fn fc_blas_local[FC_MAX_BLAS];

@@ -29,7 +29,7 @@ Examples
 """
 
 from fastconv._threads import get_num_threads, set_num_threads, threads
-from fastconv._config import show_config
+from fastconv._config import apply_isa_cap as _apply_isa_cap, show_config
 from fastconv.conv import (
     conv, conv1d, conv2d, conv3d,
     conv_transpose, conv_transpose1d, conv_transpose2d, conv_transpose3d,
@@ -46,6 +46,8 @@ from fastconv.linalg import ConvOperator, conv_matrix
 from fastconv import ndimage, signal
 
 __version__ = "0.1.0"
+
+_apply_isa_cap()
 
 __all__ = [
     "conv", "conv1d", "conv2d", "conv3d",

@@ -2,8 +2,45 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
+import warnings
+
+
+ISA_NAMES = ("generic", "sse2", "avx2", "avx512", "neon")
+
+
+def isa_cap():
+    """The FASTCONV_ISA cap from the environment (a name of ISA_NAMES), or None."""
+    name = os.environ.get("FASTCONV_ISA", "").strip().lower()
+    if not name:
+        return None
+    if name not in ISA_NAMES:
+        warnings.warn(f"FASTCONV_ISA={name!r} is not one of {', '.join(ISA_NAMES)}; ignored",
+                      RuntimeWarning, stacklevel=2)
+        return None
+    return name
+
+
+def apply_isa_cap():
+    """Cap the kernels that dispatch at run time to FASTCONV_ISA (never above the
+    CPU's own level).  Today that is the row kernels of filtering and of the
+    depthwise interior; the other families choose by the CPU alone."""
+    from fastconv._ext import _filter
+
+    name = isa_cap()
+    if name == "neon":          # level 1 is NEON on aarch64, SSE2 on x86
+        name = "sse2"
+    _filter.set_isa(name)
+
+
+def isa_caps_below():
+    """The FASTCONV_ISA names below the level this CPU runs natively, for tests."""
+    from fastconv._ext import _filter
+
+    best = _filter.ISA_LEVELS.index(_filter.best_isa())
+    return [n for n in _filter.ISA_LEVELS[:best]]
 
 
 def config():
@@ -13,7 +50,7 @@ def config():
 
     import fastconv
     from fastconv import _threads
-    from fastconv._ext import _direct, _implicit, _runtime
+    from fastconv._ext import _direct, _filter, _implicit, _runtime
 
     return {
         "fastconv": fastconv.__version__,
@@ -27,7 +64,8 @@ def config():
         "cpus": _threads.cpu_count(),
         "blas": [f"{b['internal_api']} {b['version']} ({b['filepath']})"
                  for b in _threads.blas_info()] or ["unknown (threadpoolctl not installed)"],
-        "simd": f"implicit GEMM: {_implicit.isa()}; direct kernels: {_direct.isa()}",
+        "simd": f"implicit GEMM: {_implicit.isa()}; direct kernels: {_direct.isa()}; "
+                f"row kernels: {_filter.isa()} (FASTCONV_ISA cap: {isa_cap() or 'none'})",
     }
 
 

@@ -190,7 +190,13 @@ def _blas_controllers():
     return _blas_libs
 
 
-_LOCAL_SETTERS = ("openblas_set_num_threads_local", "mkl_set_num_threads_local")
+# Setters that change the calling thread's count only.  OpenBLAS's
+# openblas_set_num_threads_local (0.3.27-0.3.30 at least) is not one: it also
+# calls openblas_set_num_threads, so a worker restoring the count on exit let
+# the other worker's remaining GEMMs run on several threads, whose results
+# differ in the last bits from one thread's (the run-to-run differences seen
+# under load).  OpenBLAS is therefore limited globally around each call.
+_LOCAL_SETTERS = ("mkl_set_num_threads_local",)
 
 
 def _local_setter(lib):

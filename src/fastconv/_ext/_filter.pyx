@@ -61,6 +61,7 @@ cdef extern from "fastconv/filter.h" nogil:
     fc_rows2d_f64_fn fc_rows2d_pick_f64()
     int fc_rows_isa()
     int fc_rows_set_isa(int cap)
+    int fc_rows_isa_detect()
     const char *fc_rows_isa_name(int level)
     void fc_filter_item_f32(const fc_filter_plan *P, fc_rows_f32_fn fn,
                             fc_rows2d_f32_fn fn2, int64_t item,
@@ -79,6 +80,11 @@ ISA_LEVELS = ("generic", "sse2", "avx2", "avx512")
 def isa():
     """Name of the row-kernel variant in use."""
     return fc_rows_isa_name(fc_rows_isa()).decode()
+
+
+def best_isa():
+    """Name of the best row-kernel level this CPU runs (the cap's ceiling)."""
+    return ISA_LEVELS[fc_rows_isa_detect()]
 
 
 def set_isa(name=None):

@@ -48,8 +48,10 @@ cdef extern from "fastconv/pool.h" nogil:
     void fc_avg_pool_grad_rows_f64(const fc_geom *g, int64_t V, const double *gy,
                                    const double *counts, int64_t r0, int64_t r1,
                                    double *scaled, double *gx, int64_t z0, int64_t z1)
-    void fc_pool_block_zeros(const fc_geom *g, int64_t per, int64_t rows, int64_t b,
-                             int64_t nb, int64_t *z0, int64_t *z1)
+    ctypedef struct fc_span:
+        int64_t z0, z1
+    fc_span fc_pool_block_zeros(const fc_geom *g, int64_t per, int64_t rows, int64_t b,
+                                int64_t nb)
 
 
 cdef inline void max_rows(const fc_geom *g, int64_t V, const floating *x, int64_t r0,
@@ -156,7 +158,8 @@ def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
     cdef floating *gxp = &gx[0]
     cdef floating *bp = &buf[0]
     cdef int64_t *ib = &ibuf[0] if ibuf.shape[0] > 0 else NULL
-    cdef int64_t it, plane, r0, r1, per_color, b, z0, z1
+    cdef int64_t it, plane, r0, r1, per_color, b
+    cdef fc_span z          # assigned in the loop body: private to each thread
     cdef floating *bpt
     cdef int64_t *ibt
     cdef int color
@@ -172,13 +175,13 @@ def grad(plan, bint is_max, const floating[::1] x, const floating[::1] gy,
                 b = 2 * (it % per_color) + color
                 r0 = b * bl.per_block
                 r1 = r0 + bl.per_block if r0 + bl.per_block < bl.rows else bl.rows
-                fc_pool_block_zeros(&g, bl.per_block, bl.rows, b, bl.count, &z0, &z1)
+                z = fc_pool_block_zeros(&g, bl.per_block, bl.rows, b, bl.count)
                 if is_max:
                     max_grad_rows(&g, bl.V, xp + plane * bl.S, gyp + plane * bl.P, r0, r1, bpt, ibt,
-                                  gxp + plane * bl.S, z0, z1)
+                                  gxp + plane * bl.S, z.z0, z.z1)
                 else:
                     avg_grad_rows(&g, bl.V, gyp + plane * bl.P, cp, r0, r1, bpt, gxp + plane * bl.S,
-                                  z0, z1)
+                                  z.z0, z.z1)
 
 
 def max_pool_scatter(plan, const floating[::1] gy, const int64_t[::1] idx, floating[::1] gx):
