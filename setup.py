@@ -114,8 +114,12 @@ class BuildExt(build_ext):
             if _env_flag("FASTCONV_DEBUG"):
                 level = "-O0"
             # extra_compile_args come after CFLAGS: a level the user set must win
+            # -ffp-contract=off: a multiply-add is fused where the kernel says so
+            # (intrinsics, __builtin_fma), never by the compiler's choice, which
+            # varies with the optimisation level and the vectoriser's loop shapes
+            # and so rounded one point differently from its neighbour
             cflags = ([] if _user_sets_opt_level() else [level]) + [
-                "-fno-math-errno", "-Wno-unused-function"] + san_c
+                "-fno-math-errno", "-ffp-contract=off", "-Wno-unused-function"] + san_c
             if _env_flag("FASTCONV_DEBUG"):
                 cflags.append("-g")
             if _env_flag("FASTCONV_NATIVE"):

@@ -2,6 +2,15 @@
 
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 
+static FC_FORCE_INLINE FC_T FC_FN(fc_fma)(FC_T a, FC_T b, FC_T c)
+{
+#if FC_IS_F64
+    return __builtin_fma(a, b, c);
+#else
+    return __builtin_fmaf(a, b, c);
+#endif
+}
+
 /* Lanes of the partial sums in fc_direct_grad_weight: enough for one
  * AVX-512 register of float; the reduction order is fixed by the shape. */
 #define FC_DOT_LANES 16
@@ -83,6 +92,21 @@ static int FC_FN(fc_direct_interior)(const fc_geom *g, const FC_T *x, const FC_T
     return 1;
 }
 
+/* y[o] += w * x[o * s] for o < n, fused as the row kernels fuse (see
+ * fc_rows_fused): inlined into each clone, so the FMA is the clone's. */
+static FC_FORCE_INLINE void FC_FN(fc_direct_axpy)(FC_T *restrict y, FC_T w,
+                                                  const FC_T *restrict x, int64_t n, int64_t s,
+                                                  int fused)
+{
+    if (fused) {
+        for (int64_t o = 0; o < n; ++o) y[o] = FC_FN(fc_fma)(w, x[o * s], y[o]);
+    } else if (s == 1) {
+        for (int64_t o = 0; o < n; ++o) y[o] += w * x[o];
+    } else {
+        for (int64_t o = 0; o < n; ++o) y[o] += w * x[o * s];
+    }
+}
+
 /* Rows [r0, r1) of one output plane: y = bias + sum_t w[t] * (x through tap t).
  *
  * With stride 1 along the last axis, the interior (outputs whose taps all read
@@ -98,6 +122,7 @@ static void FC_FN(fc_direct_fwd)(const fc_geom *g, const FC_T *x, const FC_T *w,
     int64_t koff[FC_MAXD], lo, hi;
     fc_interior in;
     const int inner = FC_FN(fc_direct_interior)(g, x, w, bias, r0, r1, y, &in);
+    const int fused = fc_rows_fused();
     if (!inner)
         for (int64_t i = r0 * W; i < r1 * W; ++i) y[i] = bias;
     for (int64_t t = 0; t < g->k_size; ++t) {
@@ -106,18 +131,14 @@ static void FC_FN(fc_direct_fwd)(const fc_geom *g, const FC_T *x, const FC_T *w,
         FC_FOR_VALID_ROWS(g, koff, r0, r1, {
             FC_T *restrict yr = y + yoff;
             const FC_T *restrict xr = x + roff;
-            if (s == 1) {
-                if (inner && fc_interior_row(&in, g, oi_)) {
-                    /* the interior columns are done: only the borders */
-                    const int64_t a = hi < in.c0 ? hi : in.c0;
-                    const int64_t b = lo > in.c1 ? lo : in.c1;
-                    for (int64_t o = lo; o < a; ++o) yr[o] += wt * xr[o];
-                    for (int64_t o = b; o < hi; ++o) yr[o] += wt * xr[o];
-                } else {
-                    for (int64_t o = lo; o < hi; ++o) yr[o] += wt * xr[o];
-                }
-            } else {
-                for (int64_t o = lo; o < hi; ++o) yr[o] += wt * xr[o * s];
+            if (s == 1 && inner && fc_interior_row(&in, g, oi_)) {
+                /* the interior columns are done: only the borders */
+                const int64_t a = hi < in.c0 ? hi : in.c0;
+                const int64_t b = lo > in.c1 ? lo : in.c1;
+                if (a > lo) FC_FN(fc_direct_axpy)(yr + lo, wt, xr + lo, a - lo, 1, fused);
+                if (hi > b) FC_FN(fc_direct_axpy)(yr + b, wt, xr + b, hi - b, 1, fused);
+            } else if (hi > lo) {
+                FC_FN(fc_direct_axpy)(yr + lo, wt, xr + lo * s, hi - lo, s, fused);
             }
         });
     }

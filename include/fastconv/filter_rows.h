@@ -47,6 +47,11 @@
 #define FC_ROWS_NEON 1
 #endif
 
+#ifdef FC_ROWS_X86
+#include <immintrin.h>
+#elif defined(FC_ROWS_NEON)
+#include <arm_neon.h>
+#endif
 typedef void (*fc_rows_f32_fn)(const float *, int64_t, int64_t, const int64_t *, const float *,
                                float, int, int64_t, int64_t, float *, int64_t);
 typedef void (*fc_rows_f64_fn)(const double *, int64_t, int64_t, const int64_t *,
@@ -182,6 +187,27 @@ static inline const char *fc_rows_isa_name(int level)
     return FC_CAT(NAME, generic);
 #else
 #define FC_ROWS_PICK(NAME) return FC_CAT(NAME, generic);
+#endif
+
+/* Whether the row kernels in use fuse their multiply-adds: the loops that
+ * compute the border of the same outputs (direct.h) must round alike. */
+#ifdef FC_ROWS_X86
+static inline int fc_rows_fused(void)
+{
+    switch (fc_rows_isa()) {
+    case FC_ISA_AVX512: return fc_rows_fma_avx512;
+    case FC_ISA_AVX2: return fc_rows_fma_avx2;
+    case FC_ISA_SSE2: return fc_rows_fma_sse2;
+    default: return fc_rows_fma_generic;
+    }
+}
+#elif defined(FC_ROWS_NEON)
+static inline int fc_rows_fused(void)
+{
+    return fc_rows_isa() >= FC_ISA_SSE2 ? fc_rows_fma_neon : fc_rows_fma_generic;
+}
+#else
+static inline int fc_rows_fused(void) { return fc_rows_fma_generic; }
 #endif
 
 /* Chosen once per call by the drivers, outside their loops. */

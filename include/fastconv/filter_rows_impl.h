@@ -18,10 +18,11 @@
  *
  * Every output is rounded alike, whichever path computes it (vector block,
  * last vector, scalar tail), so a point's value does not depend on where the
- * blocking puts it.  The vector code's `acc += w * x` is contracted to an FMA
- * where the ISA has one; the scalar tails say fma explicitly there, because
- * GCC may vectorise a scalar tap loop as a vector multiply followed by an
- * in-order scalar sum, which rounds each product apart.
+ * blocking puts it.  Where the ISA has FMA, every multiply-add is an explicit
+ * FMA, in vectors (intrinsics) and in the scalar tails (__builtin_fma); the
+ * build turns the compiler's own contraction off, which would otherwise fuse
+ * some operations and not others depending on the optimisation level and on
+ * how it vectorised each loop.
  */
 
 #define FC_RFN(name) FC_CAT(FC_CAT(name, FC_SFX), FC_ISA)
@@ -42,13 +43,45 @@
 typedef FC_T FC_VT __attribute__((vector_size(FC_VBYTES), aligned(sizeof(FC_T)), may_alias));
 #define FC_VLOAD(p) (*(const FC_VT *)(p))
 #define FC_VSTORE(p, v) (*(FC_VT *)(p) = (v))
-#define FC_VZERO(v) ((v) = (FC_VT){0})
+/* FC_VSPLAT(s): every lane s; FC_VMADD(acc, w, x): acc += w * x, lane-wise */
+#if FC_FMA_HW && defined(__aarch64__)
+#if FC_IS_F64
+#define FC_VSPLAT(s) ((FC_VT)vdupq_n_f64(s))
+#define FC_VMADD(acc, w, x) ((acc) = (FC_VT)vfmaq_f64((float64x2_t)(acc), (float64x2_t)(w), (float64x2_t)(x)))
+#else
+#define FC_VSPLAT(s) ((FC_VT)vdupq_n_f32(s))
+#define FC_VMADD(acc, w, x) ((acc) = (FC_VT)vfmaq_f32((float32x4_t)(acc), (float32x4_t)(w), (float32x4_t)(x)))
+#endif
+#elif FC_FMA_HW && (FC_VBYTES == 64 || FC_VBYTES == 32)
+#if FC_VBYTES == 64 && FC_IS_F64
+#define FC_VNATIVE __m512d
+#elif FC_VBYTES == 64
+#define FC_VNATIVE __m512
+#elif FC_IS_F64
+#define FC_VNATIVE __m256d
+#else
+#define FC_VNATIVE __m256
+#endif
+#if FC_VBYTES == 64
+#define FC_VSPLAT(s) ((FC_VT)FC_CAT(_mm512_set1, FC_ISFX)(s))
+#define FC_VFMADD FC_CAT(_mm512_fmadd, FC_ISFX)
+#else
+#define FC_VSPLAT(s) ((FC_VT)FC_CAT(_mm256_set1, FC_ISFX)(s))
+#define FC_VFMADD FC_CAT(_mm256_fmadd, FC_ISFX)
+#endif
+#define FC_VMADD(acc, w, x) \
+    ((acc) = (FC_VT)FC_VFMADD((FC_VNATIVE)(w), (FC_VNATIVE)(x), (FC_VNATIVE)(acc)))
+#else
+#define FC_VSPLAT(s) ((FC_VT){0} + (s))
+#define FC_VMADD(acc, w, x) ((acc) += (w) * (x))
+#endif
 #else
 #define FC_VL ((int64_t)1)
 typedef FC_T FC_VT;
 #define FC_VLOAD(p) (*(p))
 #define FC_VSTORE(p, v) (*(p) = (v))
-#define FC_VZERO(v) ((v) = 0)
+#define FC_VSPLAT(s) (s)
+#define FC_VMADD(acc, w, x) FC_MADD(acc, w, x)
 #endif
 
 /* One register block: rb rows x vb vectors at column o (rb, vb compile-time). */
@@ -63,7 +96,7 @@ FC_RFN(fc_rows_block)(const FC_T *s, int64_t ss, int64_t nt, const int64_t *off,
 #pragma GCC unroll 16
         for (int v = 0; v < vb; ++v) {
             if (add) acc[i][v] = FC_VLOAD(y + i * ys + v * FC_VL);
-            else { FC_VZERO(acc[i][v]); acc[i][v] += b; }
+            else acc[i][v] = FC_VSPLAT(b);
         }
     /* rows as base registers, the tap offset as index, the vector as displacement */
     const FC_T *row[FC_RB];
@@ -71,12 +104,12 @@ FC_RFN(fc_rows_block)(const FC_T *s, int64_t ss, int64_t nt, const int64_t *off,
     for (int i = 0; i < rb; ++i) row[i] = s + i * ss;
     for (int64_t t = 0; t < nt; ++t) {
         const int64_t ot = off[t];
-        const FC_T wt = w[t];
+        const FC_VT wt = FC_VSPLAT(w[t]);
 #pragma GCC unroll 16
         for (int i = 0; i < rb; ++i)
 #pragma GCC unroll 16
             for (int v = 0; v < vb; ++v)
-                acc[i][v] += wt * FC_VLOAD(row[i] + ot + v * FC_VL);
+                FC_VMADD(acc[i][v], wt, FC_VLOAD(row[i] + ot + v * FC_VL));
     }
 #pragma GCC unroll 16
     for (int i = 0; i < rb; ++i)
@@ -151,8 +184,8 @@ FC_RFN(fc_rows)(const FC_T *s, int64_t ss, int64_t nt, const int64_t *off, const
         _Pragma("GCC unroll 16") for (int v = 0; v < vb; ++v)                          \
             xv[v] = FC_VLOAD(xr + q + v * FC_VL);                                      \
         _Pragma("GCC unroll 16") for (int i = (LO); i <= (HI); ++i) {                  \
-            const FC_T wt = wj[(jj - i) * kw + q];                                     \
-            _Pragma("GCC unroll 16") for (int v = 0; v < vb; ++v) acc[i][v] += wt * xv[v]; \
+            const FC_VT wt = FC_VSPLAT(wj[(jj - i) * kw + q]);                         \
+            _Pragma("GCC unroll 16") for (int v = 0; v < vb; ++v) FC_VMADD(acc[i][v], wt, xv[v]); \
         }                                                                              \
     }
 
@@ -166,7 +199,7 @@ FC_RFN(fc_rows2d_block)(const FC_T *s, int64_t ss, int64_t kh, int64_t kw, const
 #pragma GCC unroll 16
         for (int v = 0; v < vb; ++v) {
             if (add) acc[i][v] = FC_VLOAD(y + i * ys + v * FC_VL);
-            else { FC_VZERO(acc[i][v]); acc[i][v] += b; }
+            else acc[i][v] = FC_VSPLAT(b);
         }
     const FC_T *wj = w;
     for (int64_t jj = 0; jj < FC_RB2 + kh - 1; ++jj) {
@@ -215,10 +248,10 @@ FC_RFN(fc_rows2d_rest)(const FC_T *s, int64_t ss, int64_t kh, int64_t kw, const 
         for (; o + FC_VL <= W; o += FC_VL) {
             FC_VT a;
             if (add) a = FC_VLOAD(y + r * ys + o);
-            else { FC_VZERO(a); a += b; }
+            else a = FC_VSPLAT(b);
             for (int64_t p = 0; p < kh; ++p)
                 for (int64_t q = 0; q < kw; ++q)
-                    a += w[p * kw + q] * FC_VLOAD(s + (r + p) * ss + o + q);
+                    FC_VMADD(a, FC_VSPLAT(w[p * kw + q]), FC_VLOAD(s + (r + p) * ss + o + q));
             FC_VSTORE(y + r * ys + o, a);
         }
         for (; o < W; ++o) {
@@ -252,9 +285,14 @@ FC_RFN(fc_rows2d)(const FC_T *s, int64_t ss, int64_t kh, int64_t kw, const FC_T 
 }
 
 #undef FC_MADD
+#undef FC_VMADD
+#undef FC_VSPLAT
+#ifdef FC_VNATIVE
+#undef FC_VNATIVE
+#undef FC_VFMADD
+#endif
 #undef FC_VL
 #undef FC_VLOAD
 #undef FC_VSTORE
-#undef FC_VZERO
 #undef FC_VT
 #undef FC_RFN

@@ -16,6 +16,7 @@ import numpy as np
 from fastconv import _engine, _padding
 from fastconv._geometry import ConvGeometry, normalize_padding, normalize_tuple
 from fastconv._threads import resolve_workers
+from fastconv._validate import aligned
 
 __all__ = [
     "conv", "conv1d", "conv2d", "conv3d",
@@ -39,7 +40,7 @@ def _as_real_array(a, name):
         )
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    return arr
+    return aligned(arr)
 
 
 def _dtypes(*arrays):
@@ -120,7 +121,7 @@ def _check_out(out, shape, dtype):
 
 def _direct_target(out, compute, channels_last, inputs):
     """``out`` itself if the engine may write into it, else None."""
-    if out is None or channels_last or out.dtype != compute:
+    if out is None or channels_last or out.dtype != compute or not out.flags.aligned:
         return None
     if any(np.may_share_memory(out, a) for a in inputs if a is not None):
         return None

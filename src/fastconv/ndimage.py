@@ -29,6 +29,7 @@ import numpy as np
 
 from fastconv import _filtering
 from fastconv._threads import resolve_workers
+from fastconv._validate import aligned
 
 __all__ = ["correlate", "convolve"]
 
@@ -186,8 +187,8 @@ def _complex_via_real_components(input, weights, output, mode, cval, origin, axe
 
 
 def _filter(input, weights, output, mode, cval, origin, axes, workers, convolution):
-    input = np.asarray(input)
-    weights = np.asarray(weights)
+    input = aligned(np.asarray(input))
+    weights = aligned(np.asarray(weights))
     if input.dtype.kind == "c" or weights.dtype.kind == "c":
         if weights.dtype.kind == "c" and not convolution:
             weights = weights.conj()  # as np.correlate: conjugate the weights

@@ -19,6 +19,7 @@ from fastconv._ext import _pool
 from fastconv._geometry import ConvGeometry, normalize_tuple
 from fastconv._threads import resolve_workers
 from fastconv.conv import _as_real_array, _as_shape, _dtypes
+from fastconv._validate import aligned
 
 __all__ = ["max_pool", "avg_pool", "max_pool_grad", "avg_pool_grad",
            "global_avg_pool", "global_max_pool"]
@@ -425,7 +426,7 @@ def max_pool_grad(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, 
     # the kernels zero gx as they go, on every thread
     gx = (np.empty if gy.size else np.zeros)(pooling.engine_in_shape, compute)
     if indices is not None:
-        idx = np.asarray(indices)
+        idx = aligned(np.asarray(indices))
         if idx.shape != pooling.out_shape or idx.dtype.kind not in "iu":
             raise ValueError(f"indices must be integers of shape {pooling.out_shape} (as "
                              f"max_pool returned them), got {idx.dtype} of shape {idx.shape}")

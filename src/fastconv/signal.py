@@ -39,6 +39,7 @@ import numpy as np
 
 from fastconv import _filtering
 from fastconv._threads import resolve_workers
+from fastconv._validate import aligned
 
 __all__ = ["correlate", "convolve", "correlate2d", "convolve2d"]
 
@@ -269,8 +270,8 @@ def _scipy_rejects(in1, in2, rt, mode, method):
 # -- correlate / convolve --------------------------------------------------------
 
 def _correlate_or_convolve(in1, in2, mode, method, axes, workers, convolution):
-    in1 = np.asarray(in1)
-    in2 = np.asarray(in2)
+    in1 = aligned(np.asarray(in1))
+    in2 = aligned(np.asarray(in2))
     explicit_axes = axes is not None
     if in1.ndim == in2.ndim == 0 and not explicit_axes:
         if not convolution and in2.dtype.kind == "c":
@@ -457,8 +458,8 @@ def _fill_value(fillvalue, rt):
 def _correlate2d_or_convolve2d(in1, in2, mode, boundary, fillvalue, axes, workers,
                                convolution):
     name = "convolve2d" if convolution else "correlate2d"
-    in1 = np.asarray(in1)
-    in2 = np.asarray(in2)
+    in1 = aligned(np.asarray(in1))
+    in2 = aligned(np.asarray(in2))
     explicit_axes = axes is not None
     if not explicit_axes:
         if not in1.ndim == in2.ndim == 2:
