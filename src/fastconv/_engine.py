@@ -75,6 +75,9 @@ class Plan:
     buckets: int           # grad_weight: partial sums
     dw_splits: int         # grad_weight by GEMM: input-channel ranges per (group, bucket)
     threads: int
+    # planes of more than _INT_MAX positions, which no BLAS leading dimension
+    # can span: the GEMM drivers stage a tile's rows of y / gy in the workspace
+    wide: bool = False
 
     @property
     def filter_ok(self):
@@ -118,11 +121,14 @@ def make_plan(geom, batch, threads):
     on the shapes only)."""
     in_spatial = geom.padded_spatial
     pad_lo = tuple(lo for lo, _ in geom.implicit_pad)
+    P = prod(geom.out_spatial)
+    wide = P > _INT_MAX or prod(in_spatial) > _INT_MAX
+    # a wide 1x1 layer runs as any other GEMM (its "im2col" is a copy)
     pointwise = (all(k == 1 for k in geom.kernel) and all(s == 1 for s in geom.stride)
-                 and all(p == 0 for p in pad_lo) and in_spatial == geom.out_spatial)
+                 and all(p == 0 for p in pad_lo) and in_spatial == geom.out_spatial
+                 and not wide)
     cg = geom.in_channels // geom.groups
     ck = cg * prod(geom.kernel)
-    P = prod(geom.out_spatial)
     itemsize = 8  # the float64 size keeps plans identical across dtypes
     if pointwise:
         tile = max(MIN_TILE, TILE_BYTES // (max(cg, 1) * itemsize))
@@ -152,24 +158,32 @@ def make_plan(geom, batch, threads):
                    and implicit_ok(1, in_spatial[-1], cg, pointwise, direct))
     if batch * geom.out_channels * P * ck < SERIAL_WORK:
         threads = 1
-    for dim in (P, prod(in_spatial), ck, geom.out_channels):
-        if dim > _INT_MAX:
-            raise ValueError(
-                f"a matrix dimension of this convolution ({dim}) exceeds the BLAS "
-                f"integer range; split the input"
-            )
+    if not direct and max(ck, geom.out_channels) > _INT_MAX:
+        # the GEMM's K (channels x taps of a group) and N (output channels):
+        # weights of 2**31 elements along one of them
+        raise ValueError(
+            f"this convolution's weight has {max(ck, geom.out_channels)} rows or columns "
+            f"of its GEMM, beyond the BLAS integer range ({_INT_MAX}); split the channels"
+        )
     return Plan(batch, geom.in_channels, geom.out_channels, geom.groups, in_spatial,
                 geom.out_spatial, geom.kernel, geom.stride, geom.dilation, pad_lo,
                 pointwise, direct, implicit, implicit_dx,
                 (implicit and implicit_dw_ok(cog, geom.out_spatial[-1]))
                 or (direct and geom.stride[-1] == 1),
-                tile, rows, buckets, dw_splits, threads)
+                tile, rows, buckets, dw_splits, threads, wide)
 
 
 def _workspace(plan, dtype):
     if plan.pointwise or plan.direct:
         return np.empty(0, dtype)
-    return scratch_empty(plan.threads * plan.patch_rows * plan.tile, dtype)
+    return scratch_empty(plan.threads * workspace_per_thread(plan), dtype)
+
+
+def workspace_per_thread(plan):
+    """Elements of one thread's GEMM workspace: a tile of patches, and for wide
+    planes a tile of rows of y or gy (ld = the tile, not the plane)."""
+    staged = plan.out_channels // plan.groups * plan.tile if plan.wide else 0
+    return plan.patch_rows * plan.tile + staged
 
 
 def _flat(a):

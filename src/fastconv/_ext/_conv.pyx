@@ -31,6 +31,22 @@ def register_blas_threads_local(addresses):
         fc_register_blas_local(i, <void *><uintptr_t>address)
 
 
+cdef inline void stage_rows(const floating *src, int64_t ld, int64_t rows, int64_t n,
+                            floating *dst) noexcept nogil:
+    """dst (rows x n, ld n) = rows of src (ld ld): a GEMM operand whose plane is
+    too long for a BLAS leading dimension."""
+    cdef int64_t r
+    for r in range(rows):
+        memcpy(dst + r * n, src + r * ld, n * sizeof(floating))
+
+
+cdef inline void unstage_rows(const floating *src, int64_t rows, int64_t n, floating *dst,
+                              int64_t ld) noexcept nogil:
+    cdef int64_t r
+    for r in range(rows):
+        memcpy(dst + r * ld, src + r * n, n * sizeof(floating))
+
+
 def forward(plan, const floating[::1] x, const floating[::1] w,
             const floating[::1] bias, floating[::1] y, floating[::1] work):
     """y[n, g] = W[g] @ im2col(x[n, g]), tiled over output positions."""
@@ -39,7 +55,7 @@ def forward(plan, const floating[::1] x, const floating[::1] w,
     cdef int nthreads = plan.threads
     cdef int64_t ntiles = (d.P + d.tile - 1) // d.tile
     cdef int64_t items = d.N * d.G * ntiles
-    cdef int64_t wstride = d.CK * d.tile
+    cdef int64_t wstride = d.CK * d.tile + (d.Cog * d.tile if d.wide else 0)
     cdef floating *work_ptr = &work[0] if work.shape[0] > 0 else NULL
     cdef const floating *bias_ptr = &bias[0] if bias.shape[0] > 0 else NULL
     cdef const floating *xp = &x[0]
@@ -49,6 +65,7 @@ def forward(plan, const floating[::1] x, const floating[::1] w,
     cdef const floating *xg
     cdef floating *yg
     cdef floating *col
+    cdef floating *stage
     cdef fc_tstate tstate
     with nogil, parallel(num_threads=nthreads):
         tstate = fc_thread_enter()
@@ -65,6 +82,13 @@ def forward(plan, const floating[::1] x, const floating[::1] w,
                 gemm(c'N', c'N', <int>(p1 - p0), <int>d.Cog, <int>d.Cg, 1,
                      xg + p0, <int>d.P, wp + gi * d.Cog * d.Cg, <int>d.Cg, 0,
                      yg + p0, <int>d.P)
+            elif d.wide:
+                im2col(&g, xg, d.Cg, p0, p1, col)
+                stage = col + d.CK * d.tile
+                gemm(c'N', c'N', <int>(p1 - p0), <int>d.Cog, <int>d.CK, 1,
+                     col, <int>(p1 - p0), wp + gi * d.Cog * d.CK, <int>d.CK, 0,
+                     stage, <int>(p1 - p0))
+                unstage_rows(stage, d.Cog, p1 - p0, yg + p0, d.P)
             else:
                 im2col(&g, xg, d.Cg, p0, p1, col)
                 gemm(c'N', c'N', <int>(p1 - p0), <int>d.Cog, <int>d.CK, 1,
@@ -87,11 +111,12 @@ def grad_input(plan, const floating[::1] gy, const floating[::1] w,
     cdef fc_geom g = make_geom(plan)
     cdef Dims d = make_dims(plan, &g)
     cdef int nthreads = plan.threads
-    cdef int64_t wstride = d.CK * d.tile
+    cdef int64_t wstride = d.CK * d.tile + (d.Cog * d.tile if d.wide else 0)
     cdef floating *work_ptr = &work[0] if work.shape[0] > 0 else NULL
     cdef const floating *gyp = &gy[0]
     cdef const floating *wp = &w[0]
     cdef floating *gxp = &gx[0]
+    cdef floating *stage
     cdef int64_t ntiles = (d.P + d.tile - 1) // d.tile
     cdef int64_t rows = plan.rows
     cdef int64_t inner = d.P // g.out[0]
@@ -140,9 +165,16 @@ def grad_input(plan, const floating[::1] gy, const floating[::1] w,
                 q0 = p0
                 while q0 < p1:
                     q1 = q0 + d.tile if q0 + d.tile < p1 else p1
-                    gemm(c'N', c'T', <int>(q1 - q0), <int>d.CK, <int>d.Cog, 1,
-                         gyg + q0, <int>d.P, wp + gi * d.Cog * d.CK, <int>d.CK, 0,
-                         col, <int>(q1 - q0))
+                    if d.wide:
+                        stage = col + d.CK * d.tile
+                        stage_rows(gyg + q0, d.P, d.Cog, q1 - q0, stage)
+                        gemm(c'N', c'T', <int>(q1 - q0), <int>d.CK, <int>d.Cog, 1,
+                             stage, <int>(q1 - q0), wp + gi * d.Cog * d.CK, <int>d.CK, 0,
+                             col, <int>(q1 - q0))
+                    else:
+                        gemm(c'N', c'T', <int>(q1 - q0), <int>d.CK, <int>d.Cog, 1,
+                             gyg + q0, <int>d.P, wp + gi * d.Cog * d.CK, <int>d.CK, 0,
+                             col, <int>(q1 - q0))
                     col2im(&g, col, d.Cg, q0, q1, gxg)
                     q0 = q1
             fc_thread_exit(tstate)
@@ -164,8 +196,9 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
     cdef int nthreads = plan.threads
     cdef int64_t B = plan.buckets
     cdef int64_t wsize = d.G * d.Cog * d.CK
-    cdef int64_t wstride = d.CK * d.tile
+    cdef int64_t wstride = d.CK * d.tile + (d.Cog * d.tile if d.wide else 0)
     cdef floating *work_ptr = &work[0] if work.shape[0] > 0 else NULL
+    cdef floating *stage
     cdef const floating *xp = &x[0]
     cdef const floating *gyp = &gy[0]
     cdef floating *pp = &partial[0]
@@ -215,6 +248,12 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
                 elif d.pointwise:
                     gemm(c'T', c'N', <int>m, <int>d.Cog, <int>(p1 - p0), 1,
                          xg + p0, <int>d.P, gyg + p0, <int>d.P, beta, acc, <int>d.CK)
+                elif d.wide:
+                    im2col(&g, xg, ci1 - ci0, p0, p1, col)
+                    stage = col + d.CK * d.tile
+                    stage_rows(gyg + p0, d.P, d.Cog, p1 - p0, stage)
+                    gemm(c'T', c'N', <int>m, <int>d.Cog, <int>(p1 - p0), 1,
+                         col, <int>(p1 - p0), stage, <int>(p1 - p0), beta, acc, <int>d.CK)
                 else:
                     im2col(&g, xg, ci1 - ci0, p0, p1, col)
                     gemm(c'T', c'N', <int>m, <int>d.Cog, <int>(p1 - p0), 1,

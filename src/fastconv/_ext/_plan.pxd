@@ -20,6 +20,7 @@ cdef extern from "fastconv/geom.h" nogil:
 cdef struct Dims:
     int64_t N, C, Cout, G, Cg, Cog, CK, P, S, tile
     bint pointwise
+    bint wide       # planes beyond the BLAS int range: rows of y / gy are staged
 
 
 cdef inline fc_geom make_geom(plan) except *:
@@ -52,4 +53,5 @@ cdef inline Dims make_dims(plan, const fc_geom *g) except *:
     d.S = g.in_size
     d.tile = plan.tile
     d.pointwise = plan.pointwise
+    d.wide = getattr(plan, "wide", False)
     return d
