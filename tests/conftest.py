@@ -41,3 +41,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def rng():
     """A fresh, fixed-seed generator per test."""
     return np.random.default_rng(20240531)
+
+
+@pytest.fixture
+def implicit_everywhere(monkeypatch):
+    """The planner takes the implicit GEMM wherever the geometry allows, also on
+    CPUs where only its portable C tile exists (it avoids it there)."""
+    from fastconv import _engine
+
+    monkeypatch.setattr(_engine, "IMPLICIT_KERNELS", True)
+    _engine.make_plan.cache_clear()
+    yield
+    _engine.make_plan.cache_clear()

@@ -118,9 +118,10 @@ def test_stride_with_ragged_chunks(mode, stride, rng):
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
-def test_bitwise_equal_where_the_engine_is_position_independent(mode, rng):
+def test_bitwise_equal_where_the_engine_is_position_independent(mode, rng, implicit_everywhere):
     """The implicit-GEMM and direct kernels, and the filter engine on explicitly
-    padded input, compute a point the same way wherever it sits: equality."""
+    padded input, compute a point the same way wherever it sits: equality.
+    (The implicit GEMM is used here even where the planner would not take it.)"""
     x = rng.standard_normal((4, 8, 70, 96)).astype(np.float32)
     w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
     both(x, w, rng.standard_normal(16), (3, 8, 30, 64), exact=True, padding=1,

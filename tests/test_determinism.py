@@ -186,3 +186,20 @@ def test_bitwise_the_same_for_any_workers_under_load(name, call, busy_core):
             differing += _bits(call(n)) != ref
     assert busy_core.poll() is None, "the load generator stopped early"
     assert differing == 0, f"{name}: {differing} of {2 * REPEATS} calls differ from workers=1"
+
+
+THREADED = [f for f in FACES if f[0].startswith(("gemm", "pointwise", "local", "avg_pool_grad"))]
+
+
+@pytest.mark.parametrize("name, call", THREADED, ids=[f[0] for f in THREADED])
+def test_bitwise_the_same_from_other_python_threads(name, call, busy_core):
+    """Calls from Python threads other than the main one, two at a time: BLAS
+    must be kept single-threaded from any thread (threadpoolctl ignores limits
+    set from a thread that does not control OpenBLAS)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ref = _bits(call(1))
+    with ThreadPoolExecutor(2) as ex:
+        results = list(ex.map(lambda i: _bits(call(2 + i % 2)), range(2 * max(REPEATS // 2, 2))))
+    differing = sum(r != ref for r in results)
+    assert differing == 0, f"{name}: {differing} of {len(results)} threaded calls differ"

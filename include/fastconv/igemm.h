@@ -28,6 +28,8 @@
 #include "avx512.h"
 
 
+static inline int fc_igemm_vector(void) { return FC_HAVE_AVX512_KERNELS && fc_cpu_has_avx512(); }
+
 static inline const char *fc_igemm_isa(void)
 {
     return FC_HAVE_AVX512_KERNELS && fc_cpu_has_avx512() ? "avx512f"

@@ -214,18 +214,49 @@ def _local_setter(lib):
     return None
 
 
+class _GlobalCount:
+    """A BLAS's process-wide thread count, read and set from any thread.
+
+    For OpenBLAS these are its own C functions: threadpoolctl (3.6) ignores
+    set_num_threads from any Python thread but the one that first limited
+    OpenBLAS, so a call from a worker thread left OpenBLAS threaded inside our
+    OpenMP workers (bitwise different results)."""
+
+    def __init__(self, get, set_):
+        self.get_num_threads, self.set_num_threads = get, set_
+
+
+def _global_count(lib):
+    if lib.internal_api == "openblas":
+        import ctypes
+
+        try:
+            handle = ctypes.CDLL(lib.filepath)
+        except OSError:
+            handle = None
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_", "_64"):
+                get = getattr(handle, f"{prefix}openblas_get_num_threads{suffix}", None)
+                set_ = getattr(handle, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    get.restype, set_.restype = ctypes.c_int, None
+                    set_.argtypes = [ctypes.c_int]
+                    return _GlobalCount(get, set_)
+    return _GlobalCount(lib.get_num_threads, lib.set_num_threads)
+
+
 _setters = None
 
 
 def _blas_split():
-    """(addresses of thread-local setters, libraries that need global toggling)."""
+    """(addresses of thread-local setters, global counts that need toggling)."""
     global _setters
     if _setters is None:
         local, toggled = [], []
         for lib in _blas_controllers():
             address = _local_setter(lib)
             if address is None:
-                toggled.append(lib)
+                toggled.append(_global_count(lib))
             else:
                 local.append(address)
         _setters = (local, toggled)

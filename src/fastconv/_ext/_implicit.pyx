@@ -15,6 +15,7 @@ from fastconv._ext._runtime cimport fc_fp_enter, fc_fp_exit
 
 cdef extern from "fastconv/igemm.h" nogil:
     const char *fc_igemm_isa()
+    bint fc_igemm_vector()
     void fc_igemm_rows_f32(const float *x, const int64_t *koffs, int64_t K, const float *wpk,
                            int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
                            int64_t w0, int64_t w1, int64_t Wout, float *y, int64_t P,
@@ -39,6 +40,12 @@ MR_CHOICES = (12, 8)
 
 def isa():
     return fc_igemm_isa().decode()
+
+
+def has_vector_kernels():
+    """Whether this CPU runs a vector (intrinsics) implicit-GEMM tile; without
+    one the portable C tile is far slower than im2col + BLAS."""
+    return fc_igemm_vector()
 
 
 def pack_weights(const floating[:, :, :, :] w, floating[::1] out, int tile_mr, int nthreads):
