@@ -5,10 +5,11 @@ shared with the asv suite in ``benchmarks/benchmarks/bench_conv.py``.
 
 For every layer, face (``fwd`` = conv, ``dX`` = conv_grad_input,
 ``dW`` = conv_grad_weight) and dtype, fastconv and every installed peer
-(scipy always; torch and jax when importable) are timed in one process. The
-contenders are interleaved (round robin over the repeats, the starting
-contender rotating) and each reported time is the median of the samples,
-because the machine is small, shared and noisy. Before any timing the result of
+(scipy always; torch and jax when importable) are timed in one process, each
+contender in its own block of samples after an idle gap (two OpenMP runtimes
+timed call by call slow each other: the one that ran last keeps its threads
+spinning), and each reported time is the median of the samples, because the
+machine is small, shared and noisy. Before any timing the result of
 each peer is compared with fastconv's (max-abs error relative to the largest
 magnitude of fastconv's result); a ratio is never printed for a pair that
 disagrees: the cell says ``WRONG`` and a warning names the pair.
@@ -415,7 +416,7 @@ class Settings:
     repeat: int
     target: float      # seconds per sample (calls are batched to reach it)
     budget: float      # seconds per contender per cell; then no more samples
-    settle: float      # pause before each sample (lets spinning threads sleep)
+    settle: float      # idle seconds before each contender's block (spinning threads sleep)
     quick: bool
 
 
@@ -456,49 +457,51 @@ def _warm_up(run, settings: Settings) -> float:
             return dt
 
 
-def time_interleaved(runs: dict, settings: Settings, warm: dict, wall=None) -> dict:
-    """Median seconds per call of each run, interleaved round robin.
+def time_blocks(runs: dict, settings: Settings, warm: dict, wall=None) -> dict:
+    """Median seconds per call of each run, each run timed in its own block.
 
-    ``warm`` holds the seconds of one warm call of each run, used to choose how
-    many calls make one sample. Returns {name: (median, n_samples)}; adds the
-    seconds spent per run to ``wall`` if given.
+    Before a run's block the process sits idle for ``settings.settle`` seconds,
+    so that the thread pool of whichever runtime ran last (torch's OpenMP, ours,
+    a BLAS's) has stopped spinning; one more warm call follows, then the
+    samples, back to back.  Interleaving the contenders call by call instead
+    let one runtime's spinning threads slow the other (torch's 1x1 256->64
+    layer timed 28.8 ms that way and 5.1 ms alone).  ``warm`` holds the seconds
+    of one warm call of each run, which sets how many calls make one sample.
+    Returns {name: (median, n_samples)}; adds the seconds spent per run to
+    ``wall`` if given.
     """
-    names = list(runs)
-    number, samples, spent = {}, {}, {}
-    for name in names:
-        t = max(warm[name], 1e-7)
-        number[name] = max(1, min(10000, int(settings.target / t)))
-        # a run too slow for `repeat` samples within the budget: its last warm
-        # call is already a sample
-        slow = t * settings.repeat > settings.budget
-        samples[name] = [warm[name]] if slow else []
-        spent[name] = warm[name] if slow else 0.0
+    out = {}
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        for r in range(settings.repeat):
-            order = names[r % len(names):] + names[:r % len(names)]
-            for name in order:
-                if len(samples[name]) >= settings.repeat:
-                    continue
-                if samples[name] and spent[name] >= settings.budget:
-                    continue
-                if settings.settle:
-                    time.sleep(settings.settle)
-                run, n = runs[name], number[name]
+        for name, run in runs.items():
+            t = max(warm[name], 1e-7)
+            number = max(1, min(10000, int(settings.target / t)))
+            # a run too slow for `repeat` samples within the budget: its last
+            # warm call is already a sample
+            slow = t * settings.repeat > settings.budget
+            samples = [warm[name]] if slow else []
+            spent = warm[name] if slow else 0.0
+            time.sleep(settings.settle)
+            t0 = time.perf_counter()
+            if not slow:
+                run()                      # after the idle gap: caches and pools warm again
+            spent_block = time.perf_counter() - t0
+            while len(samples) < settings.repeat and not (samples and spent >= settings.budget):
                 t0 = time.perf_counter()
-                for _ in range(n):
+                for _ in range(number):
                     run()
                 dt = time.perf_counter() - t0
-                spent[name] += dt
-                samples[name].append(dt / n)
-                if wall is not None:
-                    wall[name] = wall.get(name, 0.0) + dt + settings.settle
+                spent += dt
+                spent_block += dt
+                samples.append(dt / number)
+            if wall is not None:
+                wall[name] = wall.get(name, 0.0) + spent_block + settings.settle
+            out[name] = (statistics.median(samples), len(samples))
     finally:
         if gc_was:
             gc.enable()
-    return {name: (statistics.median(samples[name]), len(samples[name]))
-            for name in names}
+    return out
 
 
 @dataclass
@@ -606,7 +609,7 @@ def run_cell(layer, face, dtype, contenders, settings, log, wall=None) -> Cell:
         elif status.get(name) == "SKIP":
             log(f"  note {layer.name} {face} {dtype}: {name}: {msg}")
     results.clear()
-    timed = time_interleaved(runs, settings, warm, wall) if runs else {}
+    timed = time_blocks(runs, settings, warm, wall) if runs else {}
     times = {name: t for name, (t, _) in timed.items()}
     nsamples = {name: n for name, (_, n) in timed.items()}
     return Cell(layer, face, dtype, batch, layer.flops(batch), times, nsamples,
@@ -801,6 +804,18 @@ def build_parser():
     return p
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux /proc/cpuinfo), else platform.processor()."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "Model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def _loadavg():
     try:
         return os.getloadavg()[0]
@@ -853,7 +868,7 @@ def main(argv=None) -> int:
         repeat=args.repeat or (3 if args.quick else 7),
         target=0.005 if args.quick else 0.03,
         budget=args.budget if args.budget is not None else (0.5 if args.quick else 10.0),
-        settle=0.001 if args.quick else 0.005,
+        settle=0.02 if args.quick else 0.1,
         quick=args.quick,
     )
 
@@ -886,12 +901,13 @@ def main(argv=None) -> int:
             log(f"peer {key} not available ({exc}); skipped")
 
     log(f"fastconv bench{' --quick' if args.quick else ''}: "
-        f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
+        f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} cpus, "
         f"python {platform.python_version()}, numpy {np.__version__}")
     log(f"  fastconv {fc.version()} ({fc_threads} threads)")
     for p in peers:
         log(f"  {p.label} {p.version()}")
-    log(f"  median of {settings.repeat} interleaved samples per contender; times in "
+    log(f"  median of {settings.repeat} samples per contender, each contender timed in "
+        f"its own block after {settings.settle:g} s idle; times in "
         f"ms per call; ratio = peer/fastconv (>1: fastconv faster); "
         f"* = fewer than 3 samples (slow)")
     if args.quick:
@@ -1081,7 +1097,7 @@ def run_op_rows(rows, faces, dtypes, settings, peers, log, wall) -> bool:
                     runs[name] = other
                 del mine
                 warm = {name: _warm_up(f, settings) for name, f in runs.items()}
-                timed = time_interleaved(runs, settings, warm, wall)
+                timed = time_blocks(runs, settings, warm, wall)
             except Exception as exc:
                 log(f"  ERROR {row.name} {row.face} {dtype}: {type(exc).__name__}: {exc}")
                 failed = True
@@ -1176,7 +1192,7 @@ def run_filter_rows(rows, faces, dtypes, settings, peers, log, wall) -> bool:
                 warm = {n: (warm[n] if warm[n] * settings.repeat > settings.budget
                             else _warm_up(f, settings)) for n, f in runs.items()}
                 timed = {n: t for n, (t, _) in
-                         time_interleaved(runs, settings, warm, wall).items()}
+                         time_blocks(runs, settings, warm, wall).items()}
             except Exception as exc:
                 log(f"  ERROR {row.name} {dtype}: {type(exc).__name__}: {exc}")
                 failed = True
