@@ -4,7 +4,7 @@
  * FC_TARGET (function attribute selecting the ISA, may be empty),
  * FC_VBYTES (bytes of one vector register, 0 = scalar), FC_RB (output rows
  * per register block), FC_VB (vectors per row of a register block) and
- * FC_FMA_HW (1 where the variant's vector multiply-adds compile to FMAs).
+ * FC_FMA_HW (1 where the variant fuses its multiply-adds, as explicit FMAs).
  *
  * Contract of fc_rows_<dt>_<isa>:
  *
@@ -71,8 +71,8 @@ typedef FC_T FC_VT __attribute__((vector_size(FC_VBYTES), aligned(sizeof(FC_T)),
 #endif
 #define FC_VMADD(acc, w, x) \
     ((acc) = (FC_VT)FC_VFMADD((FC_VNATIVE)(w), (FC_VNATIVE)(x), (FC_VNATIVE)(acc)))
-#else
-#define FC_VSPLAT(s) ((FC_VT){0} + (s))
+#else   /* SSE2: no FMA; a splat by intrinsic (0 + s would turn -0 into +0) */
+#define FC_VSPLAT(s) ((FC_VT)FC_CAT(_mm_set1, FC_ISFX)(s))
 #define FC_VMADD(acc, w, x) ((acc) += (w) * (x))
 #endif
 #else

@@ -40,7 +40,7 @@ def isa_caps_below():
     from fastconv._ext import _filter
 
     best = _filter.ISA_LEVELS.index(_filter.best_isa())
-    return [n for n in _filter.ISA_LEVELS[:best]]
+    return list(_filter.ISA_LEVELS[:best])
 
 
 def config():

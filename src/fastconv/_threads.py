@@ -191,7 +191,7 @@ def _blas_controllers():
 
 
 # Setters that change the calling thread's count only.  OpenBLAS's
-# openblas_set_num_threads_local (0.3.27-0.3.30 at least) is not one: it also
+# openblas_set_num_threads_local (0.3.27 to 0.3.32 at least) is not one: it also
 # calls openblas_set_num_threads, so a worker restoring the count on exit let
 # the other worker's remaining GEMMs run on several threads, whose results
 # differ in the last bits from one thread's (the run-to-run differences seen
@@ -233,7 +233,7 @@ def _global_count(lib):
         try:
             handle = ctypes.CDLL(lib.filepath)
         except OSError:
-            handle = None
+            return _GlobalCount(lib.get_num_threads, lib.set_num_threads)
         for prefix in ("", "scipy_"):
             for suffix in ("", "64_", "_64"):
                 get = getattr(handle, f"{prefix}openblas_get_num_threads{suffix}", None)
