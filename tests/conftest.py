@@ -50,6 +50,8 @@ def implicit_everywhere(monkeypatch):
     from fastconv import _engine
 
     monkeypatch.setattr(_engine, "IMPLICIT_KERNELS", True)
+    monkeypatch.setattr(_engine, "IMPLICIT_DW_KERNELS", True)
+    monkeypatch.setattr(_engine, "IMPLICIT_PANEL_LIMITED", False)
     _engine.make_plan.cache_clear()
     yield
     _engine.make_plan.cache_clear()

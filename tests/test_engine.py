@@ -21,8 +21,10 @@ ALGORITHMS = ("gemm", "pointwise", "direct", "implicit", "filter")
 # The planner takes the implicit GEMM only where a vector tile exists for the
 # CPU; here every kernel runs, the portable implicit tile included, so the
 # planner is told it exists while this module's cases are listed and run.
-_NATIVE_IMPLICIT = _engine.IMPLICIT_KERNELS
-_engine.IMPLICIT_KERNELS = True
+_NATIVE_IMPLICIT = (_engine.IMPLICIT_KERNELS, _engine.IMPLICIT_DW_KERNELS,
+                    _engine.IMPLICIT_PANEL_LIMITED)
+_engine.IMPLICIT_KERNELS = _engine.IMPLICIT_DW_KERNELS = True
+_engine.IMPLICIT_PANEL_LIMITED = False
 _engine.make_plan.cache_clear()
 
 
@@ -116,12 +118,29 @@ IMPLICIT_CASES = [c for c in CASES if ("fwd", "implicit") in _algorithms(
 ]
 
 
+@pytest.fixture(params=["generic", "avx2", "avx512"])
+def implicit_tile_isa(request):
+    """Each implicit-GEMM tile this CPU runs: portable C, AVX2 + FMA, AVX-512."""
+    from fastconv._config import apply_isa_cap
+    from fastconv._ext import _implicit
+
+    used = _implicit.set_isa(request.param)
+    try:
+        if used.split("+")[0].replace("avx512f", "avx512").replace("portable C", "generic") \
+                != request.param:
+            pytest.skip(f"this CPU has no {request.param} tile")
+        yield request.param
+    finally:
+        apply_isa_cap()
+
+
 @pytest.mark.parametrize("tile_mr", [8, 12])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", IMPLICIT_CASES, ids=lambda c: f"{c[0]}k{c[1]}g{c[5]}")
-def test_implicit_tile_heights_against_reference(case, dtype, tile_mr, rng, monkeypatch):
+def test_implicit_tile_heights_against_reference(case, dtype, tile_mr, rng, monkeypatch,
+                                                 implicit_tile_isa):
     """Both register tile heights of the implicit forward (which also serves
-    grad_input), whichever tile_height would pick."""
+    grad_input), whichever tile_height would pick, on every tile the CPU runs."""
     monkeypatch.setattr(_engine, "tile_height", lambda cog: tile_mr)
     _check_faces(case, dtype, rng, with_grad_weight=False)
 
@@ -301,5 +320,6 @@ def test_scratch_pool_keeps_a_bounded_amount():
 
 
 # the case lists above are made: other modules see the native planner
-_engine.IMPLICIT_KERNELS = _NATIVE_IMPLICIT
+(_engine.IMPLICIT_KERNELS, _engine.IMPLICIT_DW_KERNELS,
+ _engine.IMPLICIT_PANEL_LIMITED) = _NATIVE_IMPLICIT
 _engine.make_plan.cache_clear()

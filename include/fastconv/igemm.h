@@ -15,9 +15,10 @@
  * Register tile: MR output channels x NR outputs of one row, MR = 12 or 8:
  * the caller picks the height that pads cog least (cog = 64 fills 4 rows of
  * its sixth 12-high panel, cog = 8 two thirds of its only one).  Weights are packed per
- * group as [ceil(cog/MR)][K][MR] (zero rows past cog).  The AVX-512
- * kernel is chosen at run time from the CPU's features; elsewhere a portable
- * C kernel (cloned for AVX2 where the compiler can) does the same work.
+ * group as [ceil(cog/MR)][K][MR] (zero rows past cog).  The AVX-512 tile
+ * holds MR x 2 zmm; the AVX2 one MR/2 x 2 ymm (12 or 8 of 16 registers),
+ * running the panel's two halves one after the other.  The tile is chosen at
+ * run time (fc_igemm_level); portable C loops do the same work elsewhere.
  */
 #ifndef FASTCONV_IGEMM_H
 #define FASTCONV_IGEMM_H
@@ -28,12 +29,36 @@
 #include "avx512.h"
 
 
-static inline int fc_igemm_vector(void) { return FC_HAVE_AVX512_KERNELS && fc_cpu_has_avx512(); }
+/* The tile in use: FC_IGEMM_AVX512, FC_IGEMM_AVX2 (AVX2 + FMA) or the
+ * portable C loops, the best the CPU runs under the cap (FASTCONV_ISA, set
+ * through fc_igemm_set_cap; the levels are those of filter_rows.h).  The AVX2
+ * tiles need the same compiler support as the AVX-512 ones. */
+enum { FC_IGEMM_PORTABLE = 0, FC_IGEMM_AVX2 = 2, FC_IGEMM_AVX512 = 3 };
+static int fc_igemm_cap = FC_IGEMM_AVX512;
+
+static inline void fc_igemm_set_cap(int level) { fc_igemm_cap = level; }
+
+static inline int fc_igemm_level(void)
+{
+    if (FC_HAVE_AVX512_KERNELS && fc_igemm_cap >= FC_IGEMM_AVX512 && fc_cpu_has_avx512())
+        return FC_IGEMM_AVX512;
+    if (FC_HAVE_AVX512_KERNELS && fc_igemm_cap >= FC_IGEMM_AVX2 && fc_cpu_has_avx2fma())
+        return FC_IGEMM_AVX2;
+    return FC_IGEMM_PORTABLE;
+}
+
+/* Whether the forward tile (which also serves grad_input) / the grad_weight
+ * tile in use is a vector one: the planner avoids the portable loops. */
+static inline int fc_igemm_vector(void) { return fc_igemm_level() != FC_IGEMM_PORTABLE; }
+static inline int fc_igemm_dw_vector(void) { return fc_igemm_level() == FC_IGEMM_AVX512; }
 
 static inline const char *fc_igemm_isa(void)
 {
-    return FC_HAVE_AVX512_KERNELS && fc_cpu_has_avx512() ? "avx512f"
-                                                        : "portable C (auto-vectorised)";
+    switch (fc_igemm_level()) {
+    case FC_IGEMM_AVX512: return "avx512f";
+    case FC_IGEMM_AVX2: return "avx2+fma";
+    default: return "portable C";
+    }
 }
 
 #define FC_TEMPLATE "igemm_impl.h"

@@ -3,6 +3,30 @@
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 #include "avx512_types.h"
 
+#if FC_HAVE_AVX512_KERNELS
+/* AVX2 vocabulary of the dtype: FC_YI(fmadd_) is _mm256_fmadd_ps / _pd. */
+#define FC_YI(op) FC_I3(_mm256_, op, FC_ISFX)
+#if FC_IS_F64
+#define FC_YVL 4
+#define FC_YVEC __m256d
+#define FC_YLANES(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#else
+#define FC_YVL 8
+#define FC_YVEC __m256
+#define FC_YLANES(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), \
+                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#endif
+
+/* The first n < FC_YVL lanes of v to p (a masked store is dozens of uops on AMD). */
+__attribute__((target("avx2,fma")))
+static inline void FC_FN(fc_store_part_avx2)(FC_T *p, FC_YVEC v, int64_t n)
+{
+    FC_T t[FC_YVL];
+    FC_YI(storeu_)(t, v);
+    for (int64_t j = 0; j < n; ++j) p[j] = t[j];
+}
+#endif
+
 #define MR 12
 #include "igemm_tile_impl.h"
 #undef MR
@@ -102,7 +126,7 @@ static void FC_FN(fc_igemm_dw_rows)(const FC_T *x, const int64_t *koffs, int64_t
                                     int64_t Wout, FC_T *acc)
 {
 #if FC_HAVE_AVX512_KERNELS
-    const int wide = fc_cpu_has_avx512();
+    const int wide = fc_igemm_level() == FC_IGEMM_AVX512;
 #endif
     for (int64_t kb = k0; kb < k1; kb += DW_MK) {
         const int mk = (int)(k1 - kb < DW_MK ? k1 - kb : DW_MK);
@@ -126,4 +150,10 @@ static void FC_FN(fc_igemm_dw_rows)(const FC_T *x, const int64_t *koffs, int64_t
 #undef FC_VL
 #undef FC_VEC
 #undef FC_MASK
+#if FC_HAVE_AVX512_KERNELS
+#undef FC_YI
+#undef FC_YVL
+#undef FC_YVEC
+#undef FC_YLANES
+#endif
 #undef FC_FN

@@ -68,6 +68,58 @@ static void FC_MR_FN(fc_igemm_tile1_avx512)(const FC_T *xb, const int64_t *koffs
     FC_TILE_ROWS(STORE)
 #undef STORE
 }
+
+/* AVX2 + FMA: rows [h0, h0 + MR/2) of the panel x 2 vectors, 12 or 8 of the
+ * 16 ymm registers as accumulators; rows from mr on are not stored.  na and
+ * nb (0 allowed) are the columns of the two stretches, at most FC_YVL each. */
+#if MR == 12
+#define FC_HALF_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#else
+#define FC_HALF_ROWS(X) X(0) X(1) X(2) X(3)
+#endif
+
+__attribute__((target("avx2,fma")))
+static void FC_MR_FN(fc_igemm_half_avx2)(const FC_T *xa, const FC_T *xb,
+                                         const int64_t *koffs, int64_t K, const FC_T *wpk,
+                                         int h0, FC_T *ya, FC_T *yb, int64_t ldy, int64_t na,
+                                         int64_t nb, int mr, const FC_T *bias)
+{
+#define DECL(i) FC_YVEC c##i##a = FC_YI(setzero_)(), c##i##b = FC_YI(setzero_)();
+    FC_HALF_ROWS(DECL)
+#undef DECL
+    const FC_T *a = wpk + h0;
+#define STEP(i) { const FC_YVEC ai = FC_YI(set1_)(a[i]);                             \
+                  c##i##a = FC_YI(fmadd_)(ai, b0, c##i##a);                         \
+                  c##i##b = FC_YI(fmadd_)(ai, b1, c##i##b); }
+    if (na == FC_YVL && nb == FC_YVL) {
+        for (int64_t k = 0; k < K; ++k, a += MR) {
+            const int64_t off = koffs[k];
+            const FC_YVEC b0 = FC_YI(loadu_)(xa + off), b1 = FC_YI(loadu_)(xb + off);
+            FC_HALF_ROWS(STEP)
+        }
+    } else {   /* masked loads read only the columns that exist */
+        const __m256i ma = FC_YLANES(na), mb = FC_YLANES(nb);
+        for (int64_t k = 0; k < K; ++k, a += MR) {
+            const int64_t off = koffs[k];
+            const FC_YVEC b0 = FC_YI(maskload_)(xa + off, ma);
+            const FC_YVEC b1 = FC_YI(maskload_)(xb + off, mb);
+            FC_HALF_ROWS(STEP)
+        }
+    }
+#undef STEP
+#define STORE(i) if (h0 + i < mr) {                                                   \
+        if (bias) { const FC_YVEC bi = FC_YI(set1_)(bias[h0 + i]);                  \
+                    c##i##a = FC_YI(add_)(c##i##a, bi); c##i##b = FC_YI(add_)(c##i##b, bi); } \
+        FC_T *pa = ya + (h0 + i) * ldy, *pb = yb + (h0 + i) * ldy;                   \
+        if (na == FC_YVL) FC_YI(storeu_)(pa, c##i##a);                               \
+        else FC_FN(fc_store_part_avx2)(pa, c##i##a, na);                             \
+        if (nb == FC_YVL) FC_YI(storeu_)(pb, c##i##b);                               \
+        else if (nb > 0) FC_FN(fc_store_part_avx2)(pb, c##i##b, nb); }
+    FC_HALF_ROWS(STORE)
+#undef STORE
+}
+#undef FC_HALF_ROWS
+
 #endif /* FC_HAVE_AVX512_KERNELS */
 
 /* Portable tile: MR x up to FC_VL outputs, plain loops. */
@@ -113,7 +165,8 @@ static void FC_MR_FN(fc_igemm_rows)(const FC_T *x, const int64_t *koffs, int64_t
 {
     const int64_t nob = (cog + MR - 1) / MR;
 #if FC_HAVE_AVX512_KERNELS
-    const int wide = fc_cpu_has_avx512();
+    const int level = fc_igemm_level();
+    const int wide = level == FC_IGEMM_AVX512;
 #endif
 #if FC_HAVE_AVX512_KERNELS
     const int64_t row_step = wide && w1 - w0 <= FC_VL ? 2 : 1;
@@ -146,6 +199,17 @@ static void FC_MR_FN(fc_igemm_rows)(const FC_T *x, const int64_t *koffs, int64_t
                 if (w < w1)
                     FC_MR_FN(fc_igemm_tile1_avx512)(xr + w, koffs, K, wb, yr + w, P, w1 - w, mr,
                                                     bb);
+                continue;
+            }
+            if (level == FC_IGEMM_AVX2) {
+                for (; w < w1; w += 2 * FC_YVL) {
+                    const int64_t nw = w1 - w < 2 * FC_YVL ? w1 - w : 2 * FC_YVL;
+                    const int64_t na = nw < FC_YVL ? nw : FC_YVL;
+                    for (int h0 = 0; h0 < mr; h0 += MR / 2)
+                        FC_MR_FN(fc_igemm_half_avx2)(xr + w, xr + w + FC_YVL, koffs, K, wb, h0,
+                                                     yr + w, yr + w + FC_YVL, P, na, nw - na,
+                                                     mr, bb);
+                }
                 continue;
             }
 #endif

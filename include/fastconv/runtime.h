@@ -93,8 +93,18 @@ static inline int fc_cpu_has_avx512(void)
     }
     return known;
 }
+static inline int fc_cpu_has_avx2fma(void)
+{
+    static int known = -1;  /* benign race, as above */
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return known;
+}
 #else
 static inline int fc_cpu_has_avx512(void) { return 0; }
+static inline int fc_cpu_has_avx2fma(void) { return 0; }
 #endif
 
 /* OR of n words, in four independent streams (vectorised at -O2 and up):

@@ -25,14 +25,19 @@ def isa_cap():
 
 def apply_isa_cap():
     """Cap the kernels that dispatch at run time to FASTCONV_ISA (never above the
-    CPU's own level).  Today that is the row kernels of filtering and of the
-    depthwise interior; the other families choose by the CPU alone."""
-    from fastconv._ext import _filter
+    CPU's own level): the row kernels of filtering and of the depthwise
+    interior, and the implicit-GEMM tiles (the planner follows).  The target
+    clones of the direct loops and the local and pooling kernels choose by the
+    CPU alone."""
+    from fastconv import _engine
+    from fastconv._ext import _filter, _implicit
 
     name = isa_cap()
     if name == "neon":          # level 1 is NEON on aarch64, SSE2 on x86
         name = "sse2"
     _filter.set_isa(name)
+    _implicit.set_isa(name)
+    _engine.implicit_kernels_changed()
 
 
 def isa_caps_below():

@@ -8,6 +8,7 @@ here, once per call; the drivers only loop.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from math import prod
@@ -153,9 +154,11 @@ def make_plan(geom, batch, threads):
     dw_splits = max(1, min(cg, ck // DW_MIN_ROWS, -(-DW_MIN_ITEMS // (geom.groups * buckets))))
     implicit = ((geom.stride[-1] == 1 or prod(geom.kernel) >= STRIDED_IMPLICIT_MIN_TAPS)
                 and implicit_ok(1, geom.out_spatial[-1], cog, pointwise, direct)
-                and forward_lane_use(in_spatial, pad_lo, geom) >= IMPLICIT_MIN_LANE_USE)
+                and forward_lane_use(in_spatial, pad_lo, geom) >= IMPLICIT_MIN_LANE_USE
+                and implicit_panel_fits(ck))
     implicit_dx = (all(s == 1 for s in geom.stride)
-                   and implicit_ok(1, in_spatial[-1], cg, pointwise, direct))
+                   and implicit_ok(1, in_spatial[-1], cg, pointwise, direct)
+                   and implicit_panel_fits(cog * prod(geom.kernel)))
     if batch * geom.out_channels * P * ck < SERIAL_WORK:
         threads = 1
     if not direct and max(ck, geom.out_channels) > _INT_MAX:
@@ -168,7 +171,7 @@ def make_plan(geom, batch, threads):
     return Plan(batch, geom.in_channels, geom.out_channels, geom.groups, in_spatial,
                 geom.out_spatial, geom.kernel, geom.stride, geom.dilation, pad_lo,
                 pointwise, direct, implicit, implicit_dx,
-                (implicit and implicit_dw_ok(cog, geom.out_spatial[-1]))
+                (implicit and IMPLICIT_DW_KERNELS and implicit_dw_ok(cog, geom.out_spatial[-1]))
                 or (direct and geom.stride[-1] == 1),
                 tile, rows, buckets, dw_splits, threads, wide)
 
@@ -255,11 +258,58 @@ IMPLICIT_MIN_WIDTH = 4
 IMPLICIT_MIN_OUT_PER_GROUP = 4
 
 
-# The planner takes the implicit GEMM only where a vector tile runs it (today
-# AVX-512).  Elsewhere the portable C tile ran 3x3 64->64 at 56^2, N=8, in 287
-# ms (f32, 2 threads, AMD Zen 3, AVX2) against 15 with im2col + OpenBLAS.
-# Tests set it to exercise the portable tile on any CPU.
+# The planner takes the implicit GEMM only where a vector tile runs it
+# (AVX-512, AVX2 + FMA), and the implicit grad_weight tile only where it is a
+# vector one (AVX-512).  The portable C tile ran 3x3 64->64 at 56^2, N=8, in
+# 192-287 ms (f32, 2 threads, AMD Zen 3) against 16.6 with im2col + OpenBLAS.
+# Tests set them to exercise the portable tiles on any CPU.
 IMPLICIT_KERNELS = _implicit.has_vector_kernels()
+IMPLICIT_DW_KERNELS = _implicit.has_vector_grad_weight()
+# The AVX2 tile (MR/2 x 16 float32 outputs) streams its weight panel, K x 12
+# values, once per 16 outputs of a row: once the panel outgrows the L1 data
+# cache that stream bounds it, and im2col + BLAS (which blocks K) is faster.
+# Zen 3 (32 KiB), f32 / f64 time over BLAS's: K = 147 (7x7 3->64) 0.63 /
+# 0.98, 432 (3x3x3 16->32) 0.57 / 0.87, 576 (3x3 64->64) 0.97 / 1.16,
+# 2304 (3x3 256->256) 1.20 / 1.36.  The AVX-512 tile (2x the outputs per
+# panel pass) is taken at any K.
+IMPLICIT_PANEL_LIMITED = _implicit.isa() == "avx2+fma"
+
+
+def _l1d_bytes():
+    """The L1 data cache of one core (Linux sysfs), else 32 KiB."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in sorted(os.listdir(base)):
+            d = os.path.join(base, entry)
+            with open(os.path.join(d, "level")) as f:
+                level = f.read().strip()
+            with open(os.path.join(d, "type")) as f:
+                kind = f.read().strip()
+            if level == "1" and kind in ("Data", "Unified"):
+                with open(os.path.join(d, "size")) as f:
+                    text = f.read().strip().upper()
+                scale = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
+                return int(text.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        pass
+    return 32 * 1024
+
+
+L1D_BYTES = _l1d_bytes()
+
+
+def implicit_panel_fits(k_rows):
+    """Whether the implicit tile in use runs well with a weight panel of k_rows."""
+    return not IMPLICIT_PANEL_LIMITED or k_rows * 12 * 4 <= L1D_BYTES
+
+
+def implicit_kernels_changed():
+    """Re-read which implicit tiles run (after an ISA cap) and drop cached plans."""
+    global IMPLICIT_KERNELS, IMPLICIT_DW_KERNELS, IMPLICIT_PANEL_LIMITED
+    IMPLICIT_KERNELS = _implicit.has_vector_kernels()
+    IMPLICIT_DW_KERNELS = _implicit.has_vector_grad_weight()
+    IMPLICIT_PANEL_LIMITED = _implicit.isa() == "avx2+fma"
+    make_plan.cache_clear()
 
 
 def implicit_ok(stride_last, out_last, out_per_group, pointwise, direct):

@@ -16,6 +16,8 @@ from fastconv._ext._runtime cimport fc_fp_enter, fc_fp_exit
 cdef extern from "fastconv/igemm.h" nogil:
     const char *fc_igemm_isa()
     bint fc_igemm_vector()
+    bint fc_igemm_dw_vector()
+    void fc_igemm_set_cap(int level)
     void fc_igemm_rows_f32(const float *x, const int64_t *koffs, int64_t K, const float *wpk,
                            int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
                            int64_t w0, int64_t w1, int64_t Wout, float *y, int64_t P,
@@ -43,9 +45,23 @@ def isa():
 
 
 def has_vector_kernels():
-    """Whether this CPU runs a vector (intrinsics) implicit-GEMM tile; without
-    one the portable C tile is far slower than im2col + BLAS."""
+    """Whether a vector (intrinsics) forward tile runs here under the cap;
+    without one the portable C tile is far slower than im2col + BLAS."""
     return fc_igemm_vector()
+
+
+def has_vector_grad_weight():
+    """Whether the grad_weight tile in use is a vector one (AVX-512 only)."""
+    return fc_igemm_dw_vector()
+
+
+ISA_LEVELS = ("generic", "sse2", "avx2", "avx512")
+
+
+def set_isa(name=None):
+    """Cap the tile (``None``: the best the CPU has); returns the one in use."""
+    fc_igemm_set_cap(3 if name is None else ISA_LEVELS.index(name))
+    return isa()
 
 
 def pack_weights(const floating[:, :, :, :] w, floating[::1] out, int tile_mr, int nthreads):
