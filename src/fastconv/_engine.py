@@ -272,7 +272,7 @@ IMPLICIT_DW_KERNELS = _implicit.has_vector_grad_weight()
 # 0.98, 432 (3x3x3 16->32) 0.57 / 0.87, 576 (3x3 64->64) 0.97 / 1.16,
 # 2304 (3x3 256->256) 1.20 / 1.36.  The AVX-512 tile (2x the outputs per
 # panel pass) is taken at any K.
-IMPLICIT_PANEL_LIMITED = _implicit.isa() == "avx2+fma"
+IMPLICIT_PANEL_LIMITED = _implicit.level() == "avx2"
 
 
 def _l1d_bytes():
@@ -308,7 +308,7 @@ def implicit_kernels_changed():
     global IMPLICIT_KERNELS, IMPLICIT_DW_KERNELS, IMPLICIT_PANEL_LIMITED
     IMPLICIT_KERNELS = _implicit.has_vector_kernels()
     IMPLICIT_DW_KERNELS = _implicit.has_vector_grad_weight()
-    IMPLICIT_PANEL_LIMITED = _implicit.isa() == "avx2+fma"
+    IMPLICIT_PANEL_LIMITED = _implicit.level() == "avx2"
     make_plan.cache_clear()
 
 

@@ -18,6 +18,7 @@ cdef extern from "fastconv/igemm.h" nogil:
     bint fc_igemm_vector()
     bint fc_igemm_dw_vector()
     void fc_igemm_set_cap(int level)
+    int fc_igemm_level()
     void fc_igemm_rows_f32(const float *x, const int64_t *koffs, int64_t K, const float *wpk,
                            int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
                            int64_t w0, int64_t w1, int64_t Wout, float *y, int64_t P,
@@ -55,13 +56,18 @@ def has_vector_grad_weight():
     return fc_igemm_dw_vector()
 
 
-ISA_LEVELS = ("generic", "sse2", "avx2", "avx512")
+ISA_LEVELS = ("generic", "sse2", "avx2", "avx512")   # the levels of FASTCONV_ISA
+
+
+def level():
+    """The tile in use, as a level name: "avx512", "avx2" or "generic" (portable C)."""
+    return {3: "avx512", 2: "avx2"}.get(fc_igemm_level(), "generic")
 
 
 def set_isa(name=None):
-    """Cap the tile (``None``: the best the CPU has); returns the one in use."""
+    """Cap the tile (``None``: the best the CPU has); returns level()."""
     fc_igemm_set_cap(3 if name is None else ISA_LEVELS.index(name))
-    return isa()
+    return level()
 
 
 def pack_weights(const floating[:, :, :, :] w, floating[::1] out, int tile_mr, int nthreads):
