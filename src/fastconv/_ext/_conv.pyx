@@ -31,20 +31,13 @@ def register_blas_threads_local(addresses):
         fc_register_blas_local(i, <void *><uintptr_t>address)
 
 
-cdef inline void stage_rows(const floating *src, int64_t ld, int64_t rows, int64_t n,
-                            floating *dst) noexcept nogil:
-    """dst (rows x n, ld n) = rows of src (ld ld): a GEMM operand whose plane is
-    too long for a BLAS leading dimension."""
+cdef inline void copy_block(const floating *src, int64_t lds, floating *dst, int64_t ldd,
+                            int64_t rows, int64_t n) noexcept nogil:
+    """rows x n values from src (rows lds apart) to dst (ldd apart): stages a GEMM
+    operand of a plane too long for a BLAS leading dimension, and back."""
     cdef int64_t r
     for r in range(rows):
-        memcpy(dst + r * n, src + r * ld, n * sizeof(floating))
-
-
-cdef inline void unstage_rows(const floating *src, int64_t rows, int64_t n, floating *dst,
-                              int64_t ld) noexcept nogil:
-    cdef int64_t r
-    for r in range(rows):
-        memcpy(dst + r * ld, src + r * n, n * sizeof(floating))
+        memcpy(dst + r * ldd, src + r * lds, n * sizeof(floating))
 
 
 def forward(plan, const floating[::1] x, const floating[::1] w,
@@ -88,7 +81,7 @@ def forward(plan, const floating[::1] x, const floating[::1] w,
                 gemm(c'N', c'N', <int>(p1 - p0), <int>d.Cog, <int>d.CK, 1,
                      col, <int>(p1 - p0), wp + gi * d.Cog * d.CK, <int>d.CK, 0,
                      stage, <int>(p1 - p0))
-                unstage_rows(stage, d.Cog, p1 - p0, yg + p0, d.P)
+                copy_block(stage, p1 - p0, yg + p0, d.P, d.Cog, p1 - p0)
             else:
                 im2col(&g, xg, d.Cg, p0, p1, col)
                 gemm(c'N', c'N', <int>(p1 - p0), <int>d.Cog, <int>d.CK, 1,
@@ -167,7 +160,7 @@ def grad_input(plan, const floating[::1] gy, const floating[::1] w,
                     q1 = q0 + d.tile if q0 + d.tile < p1 else p1
                     if d.wide:
                         stage = col + d.CK * d.tile
-                        stage_rows(gyg + q0, d.P, d.Cog, q1 - q0, stage)
+                        copy_block(gyg + q0, d.P, stage, q1 - q0, d.Cog, q1 - q0)
                         gemm(c'N', c'T', <int>(q1 - q0), <int>d.CK, <int>d.Cog, 1,
                              stage, <int>(q1 - q0), wp + gi * d.Cog * d.CK, <int>d.CK, 0,
                              col, <int>(q1 - q0))
@@ -251,7 +244,7 @@ def grad_weight(plan, const floating[::1] x, const floating[::1] gy,
                 elif d.wide:
                     im2col(&g, xg, ci1 - ci0, p0, p1, col)
                     stage = col + d.CK * d.tile
-                    stage_rows(gyg + p0, d.P, d.Cog, p1 - p0, stage)
+                    copy_block(gyg + p0, d.P, stage, p1 - p0, d.Cog, p1 - p0)
                     gemm(c'T', c'N', <int>m, <int>d.Cog, <int>(p1 - p0), 1,
                          col, <int>(p1 - p0), stage, <int>(p1 - p0), beta, acc, <int>d.CK)
                 else:
