@@ -92,18 +92,45 @@ static int FC_FN(fc_direct_interior)(const fc_geom *g, const FC_T *x, const FC_T
     return 1;
 }
 
-/* y[o] += w * x[o * s] for o < n, fused as the row kernels fuse (see
- * fc_rows_fused): inlined into each clone, so the FMA is the clone's. */
-static FC_FORCE_INLINE void FC_FN(fc_direct_axpy)(FC_T *restrict y, FC_T w,
-                                                  const FC_T *restrict x, int64_t n, int64_t s,
+/* y[o * ys] += w * x[o * xs] for o < n, fused as the row kernels fuse (see
+ * fc_rows_fused), in every face, so a build that no longer lets the compiler
+ * contract multiply-adds keeps its FMAs here: inlined into each clone, the
+ * FMA is the clone's (the SSE2 clone is only reached unfused). */
+static FC_FORCE_INLINE void FC_FN(fc_direct_axpy)(FC_T *restrict y, int64_t ys, FC_T w,
+                                                  const FC_T *restrict x, int64_t xs, int64_t n,
                                                   int fused)
 {
-    if (fused) {
-        for (int64_t o = 0; o < n; ++o) y[o] = FC_FN(fc_fma)(w, x[o * s], y[o]);
-    } else if (s == 1) {
-        for (int64_t o = 0; o < n; ++o) y[o] += w * x[o];
+    if (ys == 1 && xs == 1) {   /* the common case, vectorised */
+        if (fused)
+            for (int64_t o = 0; o < n; ++o) y[o] = FC_FN(fc_fma)(w, x[o], y[o]);
+        else
+            for (int64_t o = 0; o < n; ++o) y[o] += w * x[o];
+    } else if (fused) {
+        for (int64_t o = 0; o < n; ++o) y[o * ys] = FC_FN(fc_fma)(w, x[o * xs], y[o * ys]);
     } else {
-        for (int64_t o = 0; o < n; ++o) y[o] += w * x[o * s];
+        for (int64_t o = 0; o < n; ++o) y[o * ys] += w * x[o * xs];
+    }
+}
+
+/* part[(o - lo) % FC_DOT_LANES] += y[o] * x[o * s] for o in [lo, hi), fused likewise. */
+static FC_FORCE_INLINE void FC_FN(fc_direct_dot_lanes)(FC_T *restrict part,
+                                                       const FC_T *restrict y,
+                                                       const FC_T *restrict x, int64_t lo,
+                                                       int64_t hi, int64_t s, int fused)
+{
+    int64_t o = lo;
+    if (s == 1) {
+        if (fused)
+            for (; o + FC_DOT_LANES <= hi; o += FC_DOT_LANES)
+                for (int j = 0; j < FC_DOT_LANES; ++j)
+                    part[j] = FC_FN(fc_fma)(y[o + j], x[o + j], part[j]);
+        else
+            for (; o + FC_DOT_LANES <= hi; o += FC_DOT_LANES)
+                for (int j = 0; j < FC_DOT_LANES; ++j) part[j] += y[o + j] * x[o + j];
+    }
+    for (; o < hi; ++o) {
+        FC_T *p = part + (o - lo) % FC_DOT_LANES;
+        *p = fused ? FC_FN(fc_fma)(y[o], x[o * s], *p) : *p + y[o] * x[o * s];
     }
 }
 
@@ -135,10 +162,10 @@ static void FC_FN(fc_direct_fwd)(const fc_geom *g, const FC_T *x, const FC_T *w,
                 /* the interior columns are done: only the borders */
                 const int64_t a = hi < in.c0 ? hi : in.c0;
                 const int64_t b = lo > in.c1 ? lo : in.c1;
-                if (a > lo) FC_FN(fc_direct_axpy)(yr + lo, wt, xr + lo, a - lo, 1, fused);
-                if (hi > b) FC_FN(fc_direct_axpy)(yr + b, wt, xr + b, hi - b, 1, fused);
+                if (a > lo) FC_FN(fc_direct_axpy)(yr + lo, 1, wt, xr + lo, 1, a - lo, fused);
+                if (hi > b) FC_FN(fc_direct_axpy)(yr + b, 1, wt, xr + b, 1, hi - b, fused);
             } else if (hi > lo) {
-                FC_FN(fc_direct_axpy)(yr + lo, wt, xr + lo * s, hi - lo, s, fused);
+                FC_FN(fc_direct_axpy)(yr + lo, 1, wt, xr + lo * s, s, hi - lo, fused);
             }
         });
     }
@@ -150,18 +177,15 @@ static void FC_FN(fc_direct_grad_input)(const fc_geom *g, const FC_T *y, const F
                                         int64_t r0, int64_t r1, FC_T *x)
 {
     const int64_t s = g->stride[g->ndim - 1];
+    const int fused = fc_rows_fused();
     int64_t koff[FC_MAXD], lo, hi;
     for (int64_t t = 0; t < g->k_size; ++t) {
         if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
         const FC_T wt = w[t];
         FC_FOR_VALID_ROWS(g, koff, r0, r1, {
-            const FC_T *restrict yr = y + yoff;
-            FC_T *restrict xr = x + roff;
-            if (s == 1) {
-                for (int64_t o = lo; o < hi; ++o) xr[o] += wt * yr[o];
-            } else {
-                for (int64_t o = lo; o < hi; ++o) xr[o * s] += wt * yr[o];
-            }
+            if (hi > lo)
+                FC_FN(fc_direct_axpy)(x + roff + lo * s, s, wt, y + yoff + lo, 1, hi - lo,
+                                      fused);
         });
     }
 }
@@ -172,19 +196,13 @@ static void FC_FN(fc_direct_grad_weight)(const fc_geom *g, const FC_T *x, const 
                                          int64_t r0, int64_t r1, FC_T *acc)
 {
     const int64_t s = g->stride[g->ndim - 1];
+    const int fused = fc_rows_fused();
     int64_t koff[FC_MAXD], lo, hi;
     for (int64_t t = 0; t < g->k_size; ++t) {
         if (!FC_FN(fc_tap)(g, t, koff, &lo, &hi)) continue;
         FC_T part[FC_DOT_LANES] = {0};
         FC_FOR_VALID_ROWS(g, koff, r0, r1, {
-            const FC_T *restrict yr = y + yoff;
-            const FC_T *restrict xr = x + roff;
-            int64_t o = lo;
-            if (s == 1) {
-                for (; o + FC_DOT_LANES <= hi; o += FC_DOT_LANES)
-                    for (int j = 0; j < FC_DOT_LANES; ++j) part[j] += yr[o + j] * xr[o + j];
-            }
-            for (; o < hi; ++o) part[(o - lo) % FC_DOT_LANES] += yr[o] * xr[o * s];
+            FC_FN(fc_direct_dot_lanes)(part, y + yoff, x + roff, lo, hi, s, fused);
         });
         FC_T sum = 0;
         for (int j = 0; j < FC_DOT_LANES; ++j) sum += part[j];
