@@ -8,6 +8,7 @@ every output block reads only the input blocks under its window) and the
 argument errors.
 """
 
+import os
 import subprocess
 import sys
 
@@ -330,3 +331,44 @@ def test_default_scheduler_threads(rng):
         y = fdask.conv(da.from_array(x, chunks=(1, 2, 8, 9)), w, padding="same",
                        padding_mode="mean").compute()
     assert_matches(y, fastconv.conv(x, w, padding="same", padding_mode="mean"))
+
+
+# -- a real cluster: worker processes ----------------------------------------------
+
+def test_weights_are_in_the_graph_once(rng):
+    """Every block task refers to one weights key: the graph holds the weights once."""
+    import pickle
+    x = da.from_array(rng.standard_normal((4, 16, 32, 32)), chunks=(1, 16, 8, 8))
+    w = rng.standard_normal((32, 16, 5, 5))                        # 102 kB
+    y = fdask.conv(x, w, rng.standard_normal(32), padding="same")
+    dsk = dict(y.__dask_graph__())
+    blocks = [k for k in dsk if k[0] == y.name]
+    assert len(blocks) == 64
+    weight_keys = [k for k, v in dsk.items() if isinstance(v, tuple) and v
+                   and isinstance(v[0], np.ndarray) and v[0].shape == w.shape]
+    assert len(weight_keys) == 1
+    conv_only = {k: v for k, v in dsk.items() if k[0] != x.name}   # not the input chunks
+    assert len(pickle.dumps(conv_only)) < 1.5 * w.nbytes
+
+
+def test_distributed_local_cluster_with_worker_processes(rng):
+    """Chunks and the weights pickled to 2 worker processes give conv's result."""
+    distributed = pytest.importorskip("distributed")
+    x = rng.standard_normal((3, 4, 41, 37)).astype(np.float32)
+    w = rng.standard_normal((6, 4, 3, 5)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    kw = dict(stride=(1, 2), padding="same", padding_mode="reflect")
+    ref = fastconv.conv(x, w, b, **kw)
+    x64 = rng.standard_normal((2, 4, 30, 30))
+    w64 = rng.standard_normal((4, 2, 3, 3))
+    kw64 = dict(dilation=2, padding=3, padding_mode="circular", groups=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        y = fdask.conv(da.from_array(x, chunks=(1, 4, 16, 12)), w, b, **kw)
+        y64 = fdask.conv(da.from_array(x64, chunks=(1, 4, 7, 11)), w64, **kw64)
+        got, got64 = client.compute([y, y64], sync=True)
+        pids = set(client.run(os.getpid).values())
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert_matches(got, ref)
+    assert_matches(got64, fastconv.conv(x64, w64, **kw64))
