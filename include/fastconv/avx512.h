@@ -3,7 +3,7 @@
  * Inside a for_each_dtype.h template, FC_I(fmadd_) is _mm512_fmadd_ps for
  * float and _mm512_fmadd_pd for double, so one kernel body serves both.
  * Kernels using these carry __attribute__((target("avx512f"))) and run only
- * when fc_cpu_has_avx512() says so: the build never assumes the ISA.  The
+ * when fc_use_avx512() says so (runtime.h): the build never assumes the ISA.  The
  * per-dtype vector and mask types come from avx512_types.h.
  */
 #ifndef FASTCONV_AVX512_H

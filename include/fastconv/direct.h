@@ -5,9 +5,10 @@
  * tool.  These kernels walk one output row at a time and add each kernel tap
  * into it (the row stays in L1), vectorised along the contiguous last axis.
  *
- * ISA variants: GCC clones the row loops for AVX-512, AVX2+FMA and the
- * baseline and picks one at load time from the CPU's features (ifunc), so
- * the shipped build needs no -march.  Dtype variants come from direct_impl.h.
+ * ISA variants: the row loops are compiled once per x86 level (AVX-512,
+ * AVX2 + FMA, the SSE2 baseline: runtime.h's FC_ISA_VARIANTS) and run for
+ * fc_isa_level(), so the shipped build needs no -march and FASTCONV_ISA caps
+ * them.  Dtype variants come from direct_impl.h.
  */
 #ifndef FASTCONV_DIRECT_H
 #define FASTCONV_DIRECT_H
@@ -17,19 +18,6 @@
 #include "geom.h"
 #include "filter_rows.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && !defined(FASTCONV_NO_CLONES)
-/* "arch=x86-64-v3" (AVX2, FMA, BMI): the resolver tests the features, where
- * "arch=haswell" asks for that one CPU model and left every other AVX2 CPU
- * (Zen, Skylake and later) on the SSE2 clone. */
-#define FC_ISA_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#define FC_ISA_NAMES "avx512f, avx2+fma, sse2 (chosen at load time)"
-#else
-#define FC_ISA_CLONES
-#define FC_ISA_NAMES "baseline (compiler auto-vectorised)"
-#endif
-
-static inline const char *fc_direct_isa_names(void) { return FC_ISA_NAMES; }
 
 /* Row r of the output (all axes but the last) read through tap offsets koff:
  * the input row it reads, or NULL when that row lies in the zero padding. */

@@ -140,9 +140,9 @@ static FC_FORCE_INLINE void FC_FN(fc_direct_dot_lanes)(FC_T *restrict part,
  * inside the input) runs the register-blocked row kernel of filter_rows.h over
  * runs of consecutive interior rows (fc_direct_interior); the per-tap loop
  * below then only covers the border. */
-FC_ISA_CLONES
-static void FC_FN(fc_direct_fwd)(const fc_geom *g, const FC_T *x, const FC_T *w, FC_T bias,
-                                 int64_t r0, int64_t r1, FC_T *y)
+static FC_FORCE_INLINE void FC_FN(fc_direct_fwd_body)(const fc_geom *g, const FC_T *x,
+                                                      const FC_T *w, FC_T bias, int64_t r0,
+                                                      int64_t r1, FC_T *y)
 {
     const int64_t W = g->out[g->ndim - 1];
     const int64_t s = g->stride[g->ndim - 1];
@@ -170,11 +170,15 @@ static void FC_FN(fc_direct_fwd)(const fc_geom *g, const FC_T *x, const FC_T *w,
         });
     }
 }
+FC_ISA_VARIANTS(FC_FN(fc_direct_fwd), FC_FN(fc_direct_fwd_body),
+                (const fc_geom *g, const FC_T *x, const FC_T *w, FC_T bias, int64_t r0, int64_t r1,
+                 FC_T *y),
+                (g, x, w, bias, r0, r1, y))
 
 /* One input plane: x += sum_t w[t] * (rows [r0, r1) of y sent back through tap t). */
-FC_ISA_CLONES
-static void FC_FN(fc_direct_grad_input)(const fc_geom *g, const FC_T *y, const FC_T *w,
-                                        int64_t r0, int64_t r1, FC_T *x)
+static FC_FORCE_INLINE void FC_FN(fc_direct_grad_input_body)(const fc_geom *g, const FC_T *y,
+                                                             const FC_T *w, int64_t r0, int64_t r1,
+                                                             FC_T *x)
 {
     const int64_t s = g->stride[g->ndim - 1];
     const int fused = fc_rows_fused();
@@ -189,11 +193,14 @@ static void FC_FN(fc_direct_grad_input)(const fc_geom *g, const FC_T *y, const F
         });
     }
 }
+FC_ISA_VARIANTS(FC_FN(fc_direct_grad_input), FC_FN(fc_direct_grad_input_body),
+                (const fc_geom *g, const FC_T *y, const FC_T *w, int64_t r0, int64_t r1, FC_T *x),
+                (g, y, w, r0, r1, x))
 
 /* acc[t] += sum over rows [r0, r1) of y . (x through tap t). */
-FC_ISA_CLONES
-static void FC_FN(fc_direct_grad_weight)(const fc_geom *g, const FC_T *x, const FC_T *y,
-                                         int64_t r0, int64_t r1, FC_T *acc)
+static FC_FORCE_INLINE void FC_FN(fc_direct_grad_weight_body)(const fc_geom *g, const FC_T *x,
+                                                              const FC_T *y, int64_t r0,
+                                                              int64_t r1, FC_T *acc)
 {
     const int64_t s = g->stride[g->ndim - 1];
     const int fused = fc_rows_fused();
@@ -209,5 +216,9 @@ static void FC_FN(fc_direct_grad_weight)(const fc_geom *g, const FC_T *x, const 
         acc[t] += sum;
     }
 }
+FC_ISA_VARIANTS(FC_FN(fc_direct_grad_weight), FC_FN(fc_direct_grad_weight_body),
+                (const fc_geom *g, const FC_T *x, const FC_T *y, int64_t r0, int64_t r1,
+                 FC_T *acc),
+                (g, x, y, r0, r1, acc))
 
 #undef FC_FN

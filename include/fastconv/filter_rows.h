@@ -23,8 +23,8 @@
  * and fc_rows2d_<dt>_<isa> for dense kh x kw kernels (4 x 4 for avx512,
  * 3 x 3 otherwise), which feeds each load to several output rows.
  *
- * and fc_rows_<dt> picks one from the CPU's features (looked up once, then a
- * load of a static function pointer): no -march needed at build time.
+ * and fc_rows_pick_<dt> picks one for fc_isa_level() (runtime.h: the CPU's
+ * features under the FASTCONV_ISA cap): no -march needed at build time.
  */
 #ifndef FASTCONV_FILTER_ROWS_H
 #define FASTCONV_FILTER_ROWS_H
@@ -32,18 +32,11 @@
 #include <stdint.h>
 
 #include "geom.h"
+#include "runtime.h"
 
-#if defined(__GNUC__)
-#define FC_FORCE_INLINE inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define FC_FORCE_INLINE __forceinline
-#else
-#define FC_FORCE_INLINE inline
-#endif
-
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(FASTCONV_NO_ISA)
+#if defined(FC_ISA_X86)
 #define FC_ROWS_X86 1
-#elif defined(__GNUC__) && defined(__aarch64__) && !defined(FASTCONV_NO_ISA)
+#elif defined(FC_ISA_NEON)
 #define FC_ROWS_NEON 1
 #endif
 
@@ -124,58 +117,11 @@ typedef void (*fc_rows2d_f64_fn)(const double *, int64_t, int64_t, int64_t, cons
 #endif
 
 /* -- run-time dispatch ------------------------------------------------------ */
-/* Levels; on aarch64 level 1 is NEON (32 registers of 16 bytes). */
-enum { FC_ISA_GENERIC = 0, FC_ISA_SSE2 = 1, FC_ISA_AVX2 = 2, FC_ISA_AVX512 = 3 };
-
-/* The best ISA this CPU runs; FASTCONV_ISA=generic|sse2|avx2|avx512 in the
- * environment caps it (for tests and comparisons). */
-static int fc_rows_isa_detect(void)
-{
-    int best = FC_ISA_GENERIC;
-#ifdef FC_ROWS_X86
-    __builtin_cpu_init();
-    best = FC_ISA_SSE2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = FC_ISA_AVX2;
-    if (__builtin_cpu_supports("avx512f")) best = FC_ISA_AVX512;
-#elif defined(FC_ROWS_NEON)
-    best = FC_ISA_SSE2;
-#endif
-    return best;
-}
-
-static int fc_rows_isa_level = -1;
-
-static inline int fc_rows_isa(void)
-{
-    if (fc_rows_isa_level < 0) fc_rows_isa_level = fc_rows_isa_detect();
-    return fc_rows_isa_level;
-}
-
-/* Cap the ISA (never above what the CPU has); returns the level in use. */
-static inline int fc_rows_set_isa(int cap)
-{
-    int best = fc_rows_isa_detect();
-    fc_rows_isa_level = cap < best ? (cap < 0 ? best : cap) : best;
-    return fc_rows_isa_level;
-}
-
-static inline const char *fc_rows_isa_name(int level)
-{
-    switch (level) {
-    case FC_ISA_AVX512: return "avx512";
-    case FC_ISA_AVX2: return "avx2+fma";
-#ifdef FC_ROWS_NEON
-    case FC_ISA_SSE2: return "neon";
-#else
-    case FC_ISA_SSE2: return "sse2";
-#endif
-    default: return "generic";
-    }
-}
+/* The level is runtime.h's fc_isa_level(), capped by FASTCONV_ISA. */
 
 #ifdef FC_ROWS_X86
 #define FC_ROWS_PICK(NAME)                                           \
-    switch (fc_rows_isa()) {                                         \
+    switch (fc_isa_level()) {                                         \
     case FC_ISA_AVX512: return FC_CAT(NAME, avx512);                 \
     case FC_ISA_AVX2: return FC_CAT(NAME, avx2);                     \
     case FC_ISA_SSE2: return FC_CAT(NAME, sse2);                     \
@@ -183,7 +129,7 @@ static inline const char *fc_rows_isa_name(int level)
     }
 #elif defined(FC_ROWS_NEON)
 #define FC_ROWS_PICK(NAME)                                           \
-    if (fc_rows_isa() >= FC_ISA_SSE2) return FC_CAT(NAME, neon);     \
+    if (fc_isa_level() >= FC_ISA_SSE2) return FC_CAT(NAME, neon);     \
     return FC_CAT(NAME, generic);
 #else
 #define FC_ROWS_PICK(NAME) return FC_CAT(NAME, generic);
@@ -194,7 +140,7 @@ static inline const char *fc_rows_isa_name(int level)
 #ifdef FC_ROWS_X86
 static inline int fc_rows_fused(void)
 {
-    switch (fc_rows_isa()) {
+    switch (fc_isa_level()) {
     case FC_ISA_AVX512: return fc_rows_fma_avx512;
     case FC_ISA_AVX2: return fc_rows_fma_avx2;
     case FC_ISA_SSE2: return fc_rows_fma_sse2;
@@ -204,7 +150,7 @@ static inline int fc_rows_fused(void)
 #elif defined(FC_ROWS_NEON)
 static inline int fc_rows_fused(void)
 {
-    return fc_rows_isa() >= FC_ISA_SSE2 ? fc_rows_fma_neon : fc_rows_fma_generic;
+    return fc_isa_level() >= FC_ISA_SSE2 ? fc_rows_fma_neon : fc_rows_fma_generic;
 }
 #else
 static inline int fc_rows_fused(void) { return fc_rows_fma_generic; }
@@ -223,12 +169,12 @@ static inline fc_rows_f64_fn fc_rows_pick_f64(void) { FC_ROWS_PICK(fc_rows_f64) 
 #endif
 static inline fc_rows2d_f32_fn fc_rows2d_pick_f32(void)
 {
-    if (fc_rows_isa() < FC_ROWS2D_LEVEL) return 0;
+    if (fc_isa_level() < FC_ROWS2D_LEVEL) return 0;
     FC_ROWS_PICK(fc_rows2d_f32)
 }
 static inline fc_rows2d_f64_fn fc_rows2d_pick_f64(void)
 {
-    if (fc_rows_isa() < FC_ROWS2D_LEVEL) return 0;
+    if (fc_isa_level() < FC_ROWS2D_LEVEL) return 0;
     FC_ROWS_PICK(fc_rows2d_f64)
 }
 

@@ -30,20 +30,16 @@
 
 
 /* The tile in use: FC_IGEMM_AVX512, FC_IGEMM_AVX2 (AVX2 + FMA) or the
- * portable C loops, the best the CPU runs under the cap (FASTCONV_ISA, set
- * through fc_igemm_set_cap; the levels are those of filter_rows.h).  The AVX2
- * tiles need the same compiler support as the AVX-512 ones. */
-enum { FC_IGEMM_PORTABLE = 0, FC_IGEMM_AVX2 = 2, FC_IGEMM_AVX512 = 3 };
-static int fc_igemm_cap = FC_IGEMM_AVX512;
-
-static inline void fc_igemm_set_cap(int level) { fc_igemm_cap = level; }
+ * portable C loops: the best tile at or below fc_isa_level() (runtime.h, under
+ * the FASTCONV_ISA cap).  The AVX2 tiles need the same compiler support as
+ * the AVX-512 ones. */
+enum { FC_IGEMM_PORTABLE = FC_ISA_GENERIC, FC_IGEMM_AVX2 = FC_ISA_AVX2,
+       FC_IGEMM_AVX512 = FC_ISA_AVX512 };
 
 static inline int fc_igemm_level(void)
 {
-    if (FC_HAVE_AVX512_KERNELS && fc_igemm_cap >= FC_IGEMM_AVX512 && fc_cpu_has_avx512())
-        return FC_IGEMM_AVX512;
-    if (FC_HAVE_AVX512_KERNELS && fc_igemm_cap >= FC_IGEMM_AVX2 && fc_cpu_has_avx2fma())
-        return FC_IGEMM_AVX2;
+    if (FC_HAVE_AVX512_KERNELS && fc_use_avx512()) return FC_IGEMM_AVX512;
+    if (FC_HAVE_AVX512_KERNELS && fc_use_avx2fma()) return FC_IGEMM_AVX2;
     return FC_IGEMM_PORTABLE;
 }
 

@@ -97,11 +97,11 @@ static void FC_FN(fc_igemm_dw_tile_avx512)(const FC_T *x, const int64_t *koffs, 
 #undef FC_DW_COLS
 #endif
 
-FC_ISA_CLONES
-static void FC_FN(fc_igemm_dw_tile_c)(const FC_T *x, const int64_t *koffs, int mk,
-                                      const FC_T *gy, int mo, int64_t P,
-                                      const int64_t *rowbase, int64_t r0, int64_t r1,
-                                      int64_t Wout, FC_T *acc, int64_t ldacc)
+static FC_FORCE_INLINE void FC_FN(fc_igemm_dw_tile_c_body)(const FC_T *x, const int64_t *koffs,
+                                                           int mk, const FC_T *gy, int mo,
+                                                           int64_t P, const int64_t *rowbase,
+                                                           int64_t r0, int64_t r1, int64_t Wout,
+                                                           FC_T *acc, int64_t ldacc)
 {
     for (int i = 0; i < mo; ++i) {
         for (int j = 0; j < mk; ++j) {
@@ -117,6 +117,11 @@ static void FC_FN(fc_igemm_dw_tile_c)(const FC_T *x, const int64_t *koffs, int m
         }
     }
 }
+FC_ISA_VARIANTS(FC_FN(fc_igemm_dw_tile_c), FC_FN(fc_igemm_dw_tile_c_body),
+                (const FC_T *x, const int64_t *koffs, int mk, const FC_T *gy, int mo, int64_t P,
+                 const int64_t *rowbase, int64_t r0, int64_t r1, int64_t Wout, FC_T *acc,
+                 int64_t ldacc),
+                (x, koffs, mk, gy, mo, P, rowbase, r0, r1, Wout, acc, ldacc))
 
 /* One chunk of rows of one (sample, group): acc (cog x K, row-major) += its
  * contribution for the columns k in [k0, k1). */

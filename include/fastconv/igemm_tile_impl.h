@@ -123,10 +123,10 @@ static void FC_MR_FN(fc_igemm_half_avx2)(const FC_T *xa, const FC_T *xb,
 #endif /* FC_HAVE_AVX512_KERNELS */
 
 /* Portable tile: MR x up to FC_VL outputs, plain loops. */
-FC_ISA_CLONES
-static void FC_MR_FN(fc_igemm_tile_c)(const FC_T *xb, const int64_t *koffs, int64_t K,
-                                      const FC_T *wpk, FC_T *yb, int64_t ldy, int64_t nw, int mr,
-                                      const FC_T *bias)
+static FC_FORCE_INLINE void FC_MR_FN(fc_igemm_tile_c_body)(const FC_T *xb, const int64_t *koffs,
+                                                           int64_t K, const FC_T *wpk, FC_T *yb,
+                                                           int64_t ldy, int64_t nw, int mr,
+                                                           const FC_T *bias)
 {
     FC_T acc[MR][FC_VL];
     for (int i = 0; i < MR; ++i)
@@ -151,6 +151,10 @@ static void FC_MR_FN(fc_igemm_tile_c)(const FC_T *xb, const int64_t *koffs, int6
         for (int64_t j = 0; j < nw; ++j) yb[i * ldy + j] = acc[i][j] + bi;
     }
 }
+FC_ISA_VARIANTS(FC_MR_FN(fc_igemm_tile_c), FC_MR_FN(fc_igemm_tile_c_body),
+                (const FC_T *xb, const int64_t *koffs, int64_t K, const FC_T *wpk, FC_T *yb,
+                 int64_t ldy, int64_t nw, int mr, const FC_T *bias),
+                (xb, koffs, K, wpk, yb, ldy, nw, mr, bias))
 
 /* Rows [r0, r1) x columns [w0, w1) of the output of one (sample, group).
  *   x      padded input of the group;  koffs[K] its offset table

@@ -186,7 +186,7 @@ static void FC_FN(fc_local_dots)(const FC_T *w, const FC_T *rows, int64_t ldr, i
                                  int64_t ldn, int64_t ldc, int64_t ahead)
 {
 #if FC_HAVE_AVX512_KERNELS
-    if (fc_cpu_has_avx512()) {
+    if (fc_use_avx512()) {
         FC_FN(fc_local_dots_avx512)(w, rows, ldr, nb, K, cout, bias, y, ldn, ldc, ahead);
         return;
     }
@@ -269,7 +269,7 @@ static void FC_FN(fc_local_combine)(const FC_T *g, const FC_T *w, int64_t nb, in
                                     int64_t cout, FC_T *rows, int64_t ldr)
 {
 #if FC_HAVE_AVX512_KERNELS
-    if (fc_cpu_has_avx512()) {
+    if (fc_use_avx512()) {
         FC_FN(fc_local_combine_avx512)(g, w, nb, K, cout, rows, ldr);
         return;
     }
@@ -322,7 +322,7 @@ static void FC_FN(fc_local_scatter)(const FC_T *rows, int64_t ldr, int64_t nb,
                                     int64_t xs)
 {
 #if FC_HAVE_AVX512_KERNELS
-    if (one_piece && fc_cpu_has_avx512()) {
+    if (one_piece && fc_use_avx512()) {
         FC_FN(fc_local_scatter_pieces)(rows, ldr, nb, runs, nrun, plane, kc, channels, dst,
                                        xs);
         return;
@@ -391,7 +391,7 @@ static void FC_FN(fc_local_outer)(const FC_T *g, const FC_T *rows, int64_t ldr, 
                                   int64_t K, int64_t cout, int accumulate, FC_T *gw)
 {
 #if FC_HAVE_AVX512_KERNELS
-    if (fc_cpu_has_avx512()) {
+    if (fc_use_avx512()) {
         FC_FN(fc_local_outer_avx512)(g, rows, ldr, nb, K, cout, accumulate, gw);
         return;
     }

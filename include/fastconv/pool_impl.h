@@ -304,7 +304,7 @@ static int FC_FN(fc_max_pool_by_window)(const fc_geom *g, int64_t V, const FC_T 
     int64_t koffs[FC_ROW_TAPS * FC_MAXD], tlo[FC_ROW_TAPS], thi[FC_ROW_TAPS];
     /* input positions fit 32-bit lanes */
     if (V != 1 || s > 2 || g->k_size > FC_ROW_TAPS || g->in_size > ((int64_t)1 << 30)
-        || !fc_cpu_has_avx512())
+        || !fc_use_avx512())
         return 0;
     const int64_t ntaps = fc_last_axis_taps(g, koffs, tlo, thi);
     const int64_t VL = 64 / (int64_t)sizeof(FC_T);
@@ -364,9 +364,9 @@ static int FC_FN(fc_max_pool_by_window)(const fc_geom *g, int64_t V, const FC_T 
 /* Rows [r0, r1) of one plane (y, idx point at row r0): y = max of each window;
  * idx (unless NULL) = the window's chosen input position in the plane, or -1
  * for a window that lies entirely in the padding (then y = -inf). */
-FC_ISA_CLONES
-static void FC_FN(fc_max_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x, int64_t r0,
-                                    int64_t r1, FC_T *y, int64_t *idx)
+static FC_FORCE_INLINE void FC_FN(fc_max_pool_rows_body)(const fc_geom *g, int64_t V,
+                                                         const FC_T *x, int64_t r0, int64_t r1,
+                                                         FC_T *y, int64_t *idx)
 {
     const int64_t W = g->out[g->ndim - 1];
     const int64_t s = g->stride[g->ndim - 1];
@@ -387,12 +387,16 @@ static void FC_FN(fc_max_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x, 
         });
     }
 }
+FC_ISA_VARIANTS(FC_FN(fc_max_pool_rows), FC_FN(fc_max_pool_rows_body),
+                (const fc_geom *g, int64_t V, const FC_T *x, int64_t r0, int64_t r1, FC_T *y,
+                 int64_t *idx),
+                (g, V, x, r0, r1, y, idx))
 
 /* Rows [r0, r1) of one plane (y points at row r0): the window sums divided
  * by the window sizes in `counts`. */
-FC_ISA_CLONES
-static void FC_FN(fc_avg_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x,
-                                    const FC_T *counts, int64_t r0, int64_t r1, FC_T *y)
+static FC_FORCE_INLINE void FC_FN(fc_avg_pool_rows_body)(const fc_geom *g, int64_t V,
+                                                         const FC_T *x, const FC_T *counts,
+                                                         int64_t r0, int64_t r1, FC_T *y)
 {
     const int64_t W = g->out[g->ndim - 1];
     const int64_t s = g->stride[g->ndim - 1];
@@ -407,6 +411,10 @@ static void FC_FN(fc_avg_pool_rows)(const fc_geom *g, int64_t V, const FC_T *x,
     }
     FC_FN(fc_divide_by_counts)(g, V, counts, r0, r1, y, y);
 }
+FC_ISA_VARIANTS(FC_FN(fc_avg_pool_rows), FC_FN(fc_avg_pool_rows_body),
+                (const fc_geom *g, int64_t V, const FC_T *x, const FC_T *counts, int64_t r0,
+                 int64_t r1, FC_T *y),
+                (g, V, x, counts, r0, r1, y))
 
 /* gx (one input plane) += gy of rows [r0, r1) (gy points at the plane)
  * routed to each window's arg-max, gx's indices [z0, z1) along axis 0 zeroed
@@ -450,10 +458,10 @@ static int64_t FC_FN(fc_max_pool_scatter)(const FC_T *gy, const int64_t *idx, in
 /* gx (one input plane) += every output of rows [r0, r1) of gy (gy points at
  * the plane) divided by its window size, spread over its window, gx's indices
  * [z0, z1) along axis 0 zeroed first; `scaled` holds (r1 - r0) rows. */
-FC_ISA_CLONES
-static void FC_FN(fc_avg_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T *gy,
-                                         const FC_T *counts, int64_t r0, int64_t r1,
-                                         FC_T *scaled, FC_T *gx, int64_t z0, int64_t z1)
+static FC_FORCE_INLINE void FC_FN(fc_avg_pool_grad_rows_body)(const fc_geom *g, int64_t V,
+                                                              const FC_T *gy, const FC_T *counts,
+                                                              int64_t r0, int64_t r1, FC_T *scaled,
+                                                              FC_T *gx, int64_t z0, int64_t z1)
 {
     const int64_t W = g->out[g->ndim - 1];
     const int64_t s = g->stride[g->ndim - 1];
@@ -468,6 +476,10 @@ static void FC_FN(fc_avg_pool_grad_rows)(const fc_geom *g, int64_t V, const FC_T
         });
     }
 }
+FC_ISA_VARIANTS(FC_FN(fc_avg_pool_grad_rows), FC_FN(fc_avg_pool_grad_rows_body),
+                (const fc_geom *g, int64_t V, const FC_T *gy, const FC_T *counts, int64_t r0,
+                 int64_t r1, FC_T *scaled, FC_T *gx, int64_t z0, int64_t z1),
+                (g, V, gy, counts, r0, r1, scaled, gx, z0, z1))
 
 #undef FC_OP_MAX
 #undef FC_OP_ARGMAX

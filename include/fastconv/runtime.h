@@ -81,30 +81,112 @@ static inline void fc_thread_exit(fc_tstate st)
     fc_fp_exit(st.fp);
 }
 
-/* CPU features for the kernels that pick an ISA variant at run time.  The
- * AVX-512 kernels may use AVX-512F and VL (every AVX-512 CPU but Xeon Phi). */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-static inline int fc_cpu_has_avx512(void)
+/* -- the ISA level: one probe, one cap, for every kernel family -----------
+ *
+ * Levels: generic (portable C, compiled for the baseline), sse2 (on aarch64:
+ * NEON, the baseline there), avx2 (AVX2 + FMA), avx512 (AVX-512F and VL,
+ * every AVX-512 CPU but Xeon Phi).  A kernel family runs the best variant it
+ * has at or below fc_isa_level(): the CPU's level, lowered by the cap that
+ * FASTCONV_ISA=generic|sse2|avx2|avx512|neon sets (through fc_isa_set_cap,
+ * from fastconv._config).  Each extension module holds its own copy of these
+ * statics; the Python layer sets the same cap in all of them. */
+enum { FC_ISA_GENERIC = 0, FC_ISA_SSE2 = 1, FC_ISA_AVX2 = 2, FC_ISA_AVX512 = 3 };
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(FASTCONV_NO_ISA)
+#define FC_ISA_X86 1
+#elif defined(__GNUC__) && defined(__aarch64__) && !defined(FASTCONV_NO_ISA)
+#define FC_ISA_NEON 1
+#endif
+
+/* The best level this CPU runs. */
+static inline int fc_isa_detect(void)
 {
-    static int known = -1;  /* a benign race: every thread computes the same value */
-    if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-    }
-    return known;
-}
-static inline int fc_cpu_has_avx2fma(void)
-{
-    static int known = -1;  /* benign race, as above */
-    if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return known;
-}
+#if defined(FC_ISA_X86)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+        return FC_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return FC_ISA_AVX2;
+    return FC_ISA_SSE2;
+#elif defined(FC_ISA_NEON)
+    return FC_ISA_SSE2;
 #else
-static inline int fc_cpu_has_avx512(void) { return 0; }
-static inline int fc_cpu_has_avx2fma(void) { return 0; }
+    return FC_ISA_GENERIC;
+#endif
+}
+
+static int fc_isa_level_now = -1;   /* a benign race: every thread computes the same value */
+
+static inline int fc_isa_level(void)
+{
+    if (fc_isa_level_now < 0) fc_isa_level_now = fc_isa_detect();
+    return fc_isa_level_now;
+}
+
+/* Cap the level (never above the CPU's; a negative cap lifts it); returns
+ * the level in use. */
+static inline int fc_isa_set_cap(int cap)
+{
+    const int best = fc_isa_detect();
+    fc_isa_level_now = cap < 0 || cap > best ? best : cap;
+    return fc_isa_level_now;
+}
+
+static inline const char *fc_isa_name(int level)
+{
+    switch (level) {
+    case FC_ISA_AVX512: return "avx512";
+    case FC_ISA_AVX2: return "avx2";
+#ifdef FC_ISA_NEON
+    case FC_ISA_SSE2: return "neon";
+#else
+    case FC_ISA_SSE2: return "sse2";
+#endif
+    default: return "generic";
+    }
+}
+
+static inline int fc_use_avx512(void) { return fc_isa_level() >= FC_ISA_AVX512; }
+static inline int fc_use_avx2fma(void) { return fc_isa_level() >= FC_ISA_AVX2; }
+
+/* -- ISA variants of a portable loop ----------------------------------------
+ *
+ *     static FC_FORCE_INLINE void name_body(params) { ... }
+ *     FC_ISA_VARIANTS(name, name_body, (params), (args))
+ *
+ * defines name(params), which runs the body compiled for the level in use:
+ * the body is inlined into one function per x86 level, each compiled with
+ * that level's target, so the compiler vectorises it for AVX-512, AVX2 + FMA
+ * or the SSE2 baseline.  (GCC's target_clones did this too, but chose by the
+ * CPU alone: FASTCONV_ISA could not cap it.)  `args` are the parameters'
+ * names.  Elsewhere name is the body, compiled for the baseline. */
+#if defined(__GNUC__)
+#define FC_FORCE_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define FC_FORCE_INLINE __forceinline
+#else
+#define FC_FORCE_INLINE inline
+#endif
+#define FC_ISA_CAT_(a, b) a##b
+#define FC_ISA_CAT(a, b) FC_ISA_CAT_(a, b)
+#if defined(FC_ISA_X86) && defined(__x86_64__)
+#define FC_ISA_VARIANTS(name, body, params, args)                                     \
+    __attribute__((target("avx512f,avx512vl,avx2,fma")))                              \
+    static void FC_ISA_CAT(name, _avx512) params { body args; }                       \
+    __attribute__((target("avx2,fma")))                                               \
+    static void FC_ISA_CAT(name, _avx2) params { body args; }                         \
+    static void FC_ISA_CAT(name, _base) params { body args; }                         \
+    static void name params                                                           \
+    {                                                                                 \
+        switch (fc_isa_level()) {                                                     \
+        case FC_ISA_AVX512: FC_ISA_CAT(name, _avx512) args; return;                   \
+        case FC_ISA_AVX2: FC_ISA_CAT(name, _avx2) args; return;                       \
+        default: FC_ISA_CAT(name, _base) args; return;                                \
+        }                                                                             \
+    }
+#define FC_ISA_VARIANT_NAMES "avx512, avx2, sse2"
+#else
+#define FC_ISA_VARIANTS(name, body, params, args) static void name params { body args; }
+#define FC_ISA_VARIANT_NAMES "baseline"
 #endif
 
 /* OR of n words, in four independent streams (vectorised at -O2 and up):

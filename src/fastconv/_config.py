@@ -23,29 +23,44 @@ def isa_cap():
     return name
 
 
+# The extension modules whose kernels have ISA variants (each holds its own
+# copy of the level: runtime.h); FASTCONV_ISA caps them all.
+ISA_MODULES = ("_filter", "_direct", "_implicit", "_pool", "_local")
+
+
+def _isa_modules():
+    import importlib
+
+    return [importlib.import_module(f"fastconv._ext.{m}") for m in ISA_MODULES]
+
+
 def apply_isa_cap():
-    """Cap the kernels that dispatch at run time to FASTCONV_ISA (never above the
-    CPU's own level): the row kernels of filtering and of the depthwise
-    interior, and the implicit-GEMM tiles (the planner follows).  The target
-    clones of the direct loops and the local and pooling kernels choose by the
-    CPU alone."""
+    """Cap every kernel family to FASTCONV_ISA (never above the CPU's own level):
+    filter rows and the direct, depthwise, implicit-GEMM, pooling and local
+    kernels (the planner follows)."""
     from fastconv import _engine
-    from fastconv._ext import _filter, _implicit
 
     name = isa_cap()
-    if name == "neon":          # level 1 is NEON on aarch64, SSE2 on x86
-        name = "sse2"
-    _filter.set_isa(name)
-    _implicit.set_isa(name)
+    for m in _isa_modules():
+        m.set_isa(name)
     _engine.implicit_kernels_changed()
+
+
+def isa_levels():
+    """(level in use, the CPU's best level): one pair for every family."""
+    from fastconv._ext import _filter
+
+    used = sorted({m.isa_level() for m in _isa_modules()})   # one, unless a test capped one
+    return ", ".join(used), _filter.best_isa()
 
 
 def isa_caps_below():
     """The FASTCONV_ISA names below the level this CPU runs natively, for tests."""
     from fastconv._ext import _filter
 
-    best = _filter.ISA_LEVELS.index(_filter.best_isa())
-    return list(_filter.ISA_LEVELS[:best])
+    names = list(_filter.ISA_LEVELS)
+    best = _filter.best_isa()
+    return names[:names.index("sse2" if best == "neon" else best)]
 
 
 def config():
@@ -69,8 +84,10 @@ def config():
         "cpus": _threads.cpu_count(),
         "blas": [f"{b['internal_api']} {b['version']} ({b['filepath']})"
                  for b in _threads.blas_info()] or ["unknown (threadpoolctl not installed)"],
-        "simd": f"implicit GEMM: {_implicit.isa()}; direct kernels: {_direct.isa()}; "
-                f"row kernels: {_filter.isa()} (FASTCONV_ISA cap: {isa_cap() or 'none'})",
+        "isa": "{} (FASTCONV_ISA cap: {}; the CPU has {})".format(
+            *isa_levels()[:1], isa_cap() or "none", isa_levels()[1]),
+        "simd": f"implicit GEMM: {_implicit.isa()}; direct, pooling and local kernels: "
+                f"{_direct.isa_level()}; row kernels: {_filter.isa()}",
     }
 
 
@@ -79,8 +96,10 @@ def show_config(file=None):
 
     One ``key: value`` line each for: fastconv, python, numpy, scipy,
     platform, compiler, openmp, threads (:func:`get_num_threads`), cpus,
-    blas (the BLAS libraries loaded, per threadpoolctl) and simd (the
-    instruction sets of the kernels).  Useful in bug reports.
+    blas (the BLAS libraries loaded, per threadpoolctl), isa (the instruction
+    set level every kernel family runs at, the ``FASTCONV_ISA`` cap and the
+    CPU's own level) and simd (the kernel variants in use).  Useful in bug
+    reports.
 
     Parameters
     ----------
@@ -102,7 +121,7 @@ def show_config(file=None):
     >>> buf = io.StringIO()
     >>> fastconv.show_config(file=buf)
     >>> print(*[line.split(":")[0].strip() for line in buf.getvalue().splitlines()])
-    fastconv python numpy scipy platform compiler openmp threads cpus blas simd
+    fastconv python numpy scipy platform compiler openmp threads cpus blas isa simd
     >>> buf.getvalue().split()[:2] == ["fastconv:", fastconv.__version__]
     True
     """

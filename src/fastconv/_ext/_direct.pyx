@@ -20,7 +20,6 @@ from fastconv._ext._runtime cimport fc_fp_enter, fc_fp_exit
 
 
 cdef extern from "fastconv/direct.h" nogil:
-    const char *fc_direct_isa_names()
     void fc_direct_fwd_f32(const fc_geom *g, const float *x, const float *w, float bias,
                            int64_t r0, int64_t r1, float *y)
     void fc_direct_fwd_f64(const fc_geom *g, const double *x, const double *w, double bias,
@@ -35,9 +34,7 @@ cdef extern from "fastconv/direct.h" nogil:
                                    int64_t r0, int64_t r1, double *acc)
 
 
-def isa():
-    """The instruction sets the direct kernels were built for."""
-    return fc_direct_isa_names().decode()
+include "_isa.pxi"
 
 
 cdef inline void fwd_rows(const fc_geom *g, const floating *x, const floating *w,

@@ -59,10 +59,6 @@ cdef extern from "fastconv/filter.h" nogil:
     fc_rows_f64_fn fc_rows_pick_f64()
     fc_rows2d_f32_fn fc_rows2d_pick_f32()
     fc_rows2d_f64_fn fc_rows2d_pick_f64()
-    int fc_rows_isa()
-    int fc_rows_set_isa(int cap)
-    int fc_rows_isa_detect()
-    const char *fc_rows_isa_name(int level)
     void fc_filter_item_f32(const fc_filter_plan *P, fc_rows_f32_fn fn,
                             fc_rows2d_f32_fn fn2, int64_t item,
                             const float *x, const float *w, float cval, float *y,
@@ -74,23 +70,12 @@ cdef extern from "fastconv/filter.h" nogil:
 
 
 
-ISA_LEVELS = ("generic", "sse2", "avx2", "avx512")
+include "_isa.pxi"
 
 
 def isa():
     """Name of the row-kernel variant in use."""
-    return fc_rows_isa_name(fc_rows_isa()).decode()
-
-
-def best_isa():
-    """Name of the best row-kernel level this CPU runs (the cap's ceiling)."""
-    return ISA_LEVELS[fc_rows_isa_detect()]
-
-
-def set_isa(name=None):
-    """Cap the row-kernel ISA (``None``: the best the CPU has); returns the one in use."""
-    level = -1 if name is None else ISA_LEVELS.index(name)
-    return fc_rows_isa_name(fc_rows_set_isa(level)).decode()
+    return isa_level()
 
 
 cdef const int64_t *_ptr(const int64_t[::1] a) noexcept:

@@ -17,7 +17,6 @@ cdef extern from "fastconv/igemm.h" nogil:
     const char *fc_igemm_isa()
     bint fc_igemm_vector()
     bint fc_igemm_dw_vector()
-    void fc_igemm_set_cap(int level)
     int fc_igemm_level()
     void fc_igemm_rows_f32(const float *x, const int64_t *koffs, int64_t K, const float *wpk,
                            int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
@@ -56,18 +55,12 @@ def has_vector_grad_weight():
     return fc_igemm_dw_vector()
 
 
-ISA_LEVELS = ("generic", "sse2", "avx2", "avx512")   # the levels of FASTCONV_ISA
+include "_isa.pxi"
 
 
 def level():
     """The tile in use, as a level name: "avx512", "avx2" or "generic" (portable C)."""
     return {3: "avx512", 2: "avx2"}.get(fc_igemm_level(), "generic")
-
-
-def set_isa(name=None):
-    """Cap the tile (``None``: the best the CPU has); returns level()."""
-    fc_igemm_set_cap(3 if name is None else ISA_LEVELS.index(name))
-    return level()
 
 
 def pack_weights(const floating[:, :, :, :] w, floating[::1] out, int tile_mr, int nthreads):

@@ -89,6 +89,9 @@ cdef inline void from_rows(const floating *rows, const int64_t *order, int64_t n
 GATHER_PIECE = FC_GATHER_PIECE
 
 
+include "_isa.pxi"
+
+
 def register_blas_threads_local(addresses):
     """As ``_conv.register_blas_threads_local``: each extension keeps its own
     copy of the setters (runtime.h state is per compilation unit)."""

@@ -118,6 +118,9 @@ cdef Blocks make_blocks(plan, const fc_geom *g) except *:
     return b
 
 
+include "_isa.pxi"
+
+
 def forward(plan, bint is_max, const floating[::1] x, const floating[::1] counts,
             floating[::1] y, int64_t[::1] idx):
     """Max pooling (``is_max``; idx, unless empty, receives the flat plane index

@@ -16,3 +16,9 @@ cdef extern from "fastconv/runtime.h" nogil:
     void fc_register_blas_local(int i, void *fn)
     fc_tstate fc_thread_enter()
     void fc_thread_exit(fc_tstate st)
+
+    # the ISA level of the kernel families (one cap for all: FASTCONV_ISA)
+    int fc_isa_detect()
+    int fc_isa_level()
+    int fc_isa_set_cap(int cap)
+    const char *fc_isa_name(int level)
