@@ -51,7 +51,6 @@ def implicit_everywhere(monkeypatch):
 
     monkeypatch.setattr(_engine, "IMPLICIT_KERNELS", True)
     monkeypatch.setattr(_engine, "IMPLICIT_DW_KERNELS", True)
-    monkeypatch.setattr(_engine, "IMPLICIT_PANEL_LIMITED", False)
     _engine.make_plan.cache_clear()
     yield
     _engine.make_plan.cache_clear()

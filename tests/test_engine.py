@@ -21,10 +21,8 @@ ALGORITHMS = ("gemm", "pointwise", "direct", "implicit", "filter")
 # The planner takes the implicit GEMM only where a vector tile exists for the
 # CPU; here every kernel runs, the portable implicit tile included, so the
 # planner is told it exists while this module's cases are listed and run.
-_NATIVE_IMPLICIT = (_engine.IMPLICIT_KERNELS, _engine.IMPLICIT_DW_KERNELS,
-                    _engine.IMPLICIT_PANEL_LIMITED)
+_NATIVE_IMPLICIT = (_engine.IMPLICIT_KERNELS, _engine.IMPLICIT_DW_KERNELS)
 _engine.IMPLICIT_KERNELS = _engine.IMPLICIT_DW_KERNELS = True
-_engine.IMPLICIT_PANEL_LIMITED = False
 _engine.make_plan.cache_clear()
 
 
@@ -141,6 +139,42 @@ def test_implicit_tile_heights_against_reference(case, dtype, tile_mr, rng, monk
     grad_input), whichever tile_height would pick, on every tile the CPU runs."""
     monkeypatch.setattr(_engine, "tile_height", lambda cog: tile_mr)
     _check_faces(case, dtype, rng, with_grad_weight=False)
+
+
+@pytest.fixture
+def small_k_blocks():
+    """On the packed AVX2 tile: k-blocks of 32 rows (an L1D of 4 KiB), blocks of
+    2 panels (an L2 of 16 KiB)."""
+    from fastconv._ext import _implicit
+
+    _implicit.set_caches(4096, 16384)
+    yield
+    _implicit.set_caches(_engine.L1D_BYTES, _engine.L2_BYTES)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tile_mr", [8, 12])
+@pytest.mark.parametrize("blocks", [(1, 5), (3, 7), (2, 13), (4, 13), (100, 100)],
+                         ids=lambda b: f"rows{b[0]}cols{b[1]}")
+def test_implicit_forward_work_blocks(blocks, tile_mr, dtype, rng, implicit_tile_isa,
+                                      small_k_blocks):
+    """The implicit forward over work blocks of any rows x columns (whole rows:
+    the packed tile's panels run across rows), K = 5 x 9 = 45 over two
+    k-blocks, 13 output channels (a partial panel) and a bias."""
+    from fastconv._ext import _implicit
+
+    n, c, h, wd, co = 2, 5, 9, 13, 13
+    xp = rng.standard_normal((n, c, h + 2, wd + 2)).astype(dtype)
+    w = rng.standard_normal((co, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+    x_in, koffs, rowbase = _engine._implicit_input(xp, (h, wd), (3, 3), (1, 1), (1, 1), c)
+    wpk = np.empty(-(-co // tile_mr) * tile_mr * koffs.size, dtype)
+    _implicit.pack_weights(w.reshape(1, co, c, 9), wpk, tile_mr, 1)
+    y = np.full((n, co, h, wd), np.nan, dtype)
+    _implicit.forward(x_in.reshape(-1), koffs, wpk, rowbase, b, y.reshape(-1), n, c, co, 1,
+                      (h + 2) * (wd + 2), wd, blocks[0], blocks[1], tile_mr, 2)
+    assert_close(y, conv_forward(xp.astype(np.float64), w.astype(np.float64),
+                                 b.astype(np.float64)), dtype=dtype, what="forward")
 
 
 @pytest.fixture
@@ -318,6 +352,5 @@ def test_scratch_pool_keeps_a_bounded_amount():
 
 
 # the case lists above are made: other modules see the native planner
-(_engine.IMPLICIT_KERNELS, _engine.IMPLICIT_DW_KERNELS,
- _engine.IMPLICIT_PANEL_LIMITED) = _NATIVE_IMPLICIT
+_engine.IMPLICIT_KERNELS, _engine.IMPLICIT_DW_KERNELS = _NATIVE_IMPLICIT
 _engine.make_plan.cache_clear()

@@ -16,9 +16,12 @@
  * the caller picks the height that pads cog least (cog = 64 fills 4 rows of
  * its sixth 12-high panel, cog = 8 two thirds of its only one).  Weights are packed per
  * group as [ceil(cog/MR)][K][MR] (zero rows past cog).  The AVX-512 tile
- * holds MR x 2 zmm; the AVX2 one MR/2 x 2 ymm (12 or 8 of 16 registers),
- * running the panel's two halves one after the other.  The tile is chosen at
- * run time (fc_igemm_level); portable C loops do the same work elsewhere.
+ * holds MR x 2 zmm and reads x through the offsets.  The AVX2 one holds MR/2
+ * x 2 ymm (12 or 8 of 16 registers), running the panel's two halves one after
+ * the other, and reads packed input panels: NR = 2 vectors of consecutive
+ * outputs (across rows), packed per k-block and block of panels sized from
+ * the caches, as BLIS packs B.  The tile is chosen at run time
+ * (fc_igemm_level); portable C loops do the same work elsewhere.
  */
 #ifndef FASTCONV_IGEMM_H
 #define FASTCONV_IGEMM_H
@@ -56,6 +59,19 @@ static inline const char *fc_igemm_isa(void)
     default: return "portable C";
     }
 }
+
+/* The caches of one core (probed by the Python layer) size the packed AVX2
+ * path's blocks, as BLIS sizes its own: a k-block of the input panel (kc x
+ * NR) takes half of L1D, and a block of panels (the columns that every
+ * output-channel tile passes over) half of L2. */
+static int64_t fc_igemm_l1d_bytes = 32768, fc_igemm_l2_bytes = 512 * 1024;
+static inline void fc_igemm_set_caches(int64_t l1d, int64_t l2)
+{
+    if (l1d >= 4096) fc_igemm_l1d_bytes = l1d;
+    if (l2 >= 4 * l1d) fc_igemm_l2_bytes = l2;
+}
+#define FC_IGEMM_KC_MAX 512
+#define FC_IGEMM_PANELS_MAX 64
 
 #define FC_TEMPLATE "igemm_impl.h"
 #include "for_each_dtype.h"

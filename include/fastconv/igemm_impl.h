@@ -3,6 +3,9 @@
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 #include "avx512_types.h"
 
+/* lanes of a 32-byte vector of the dtype, on any target */
+#define FC_YVL_ALL (32 / (int)sizeof(FC_T))
+
 #if FC_HAVE_AVX512_KERNELS
 /* AVX2 vocabulary of the dtype: FC_YI(fmadd_) is _mm256_fmadd_ps / _pd. */
 #define FC_YI(op) FC_I3(_mm256_, op, FC_ISFX)
@@ -25,7 +28,82 @@ static inline void FC_FN(fc_store_part_avx2)(FC_T *p, FC_YVEC v, int64_t n)
     FC_YI(storeu_)(t, v);
     for (int64_t j = 0; j < n; ++j) p[j] = t[j];
 }
+
+/* The first n < FC_YVL lanes from p, the others zero. */
+__attribute__((target("avx2,fma")))
+static inline FC_YVEC FC_FN(fc_load_part_avx2)(const FC_T *p, int64_t n)
+{
+    FC_T t[FC_YVL] = {0};
+    for (int64_t j = 0; j < n; ++j) t[j] = p[j];
+    return FC_YI(loadu_)(t);
+}
+
+/* The packed input panel of NR = 2 FC_YVL consecutive outputs (bp 32-byte
+ * aligned, FC_YVL elements of slack past kc rows):
+ *     bp[k][j] = x[koffs[k] + src_j]    for k < kc, j < NR,
+ * where the columns come in runs (one per output row the panel spans): run i
+ * covers columns [j0[i], j0[i] + len[i]) and reads x from src[i] on.  One
+ * contiguous panel, read from L1 by every output-channel tile, where reading
+ * x through the offsets touches a cache line (often two) per k; and panels
+ * that span rows fill every lane where rows of 14 or 56 outputs filled 7/8.
+ * Each run is copied with whole vectors (masked loads: no read past a run),
+ * in column order, so a vector that spills past its run is overwritten by
+ * the next run, or lands in columns no tile stores. */
+typedef struct {
+    int64_t src[2 * FC_YVL];
+    int j0[2 * FC_YVL], len[2 * FC_YVL];
+    int n;
+} FC_FN(fc_panel_runs);
+
+__attribute__((target("avx2,fma")))
+static void FC_FN(fc_igemm_pack_panel_avx2)(const FC_T *x, const int64_t *koffs, int64_t kc,
+                                            const FC_FN(fc_panel_runs) *pr, FC_T *restrict bp)
+{
+    if (pr->n == 1 && pr->len[0] == 2 * FC_YVL) {
+        const FC_T *xs = x + pr->src[0];
+        for (int64_t k = 0; k < kc; ++k, bp += 2 * FC_YVL) {
+            const FC_T *p = xs + koffs[k];
+            FC_YI(store_)(bp, FC_YI(loadu_)(p));
+            FC_YI(store_)(bp + FC_YVL, FC_YI(loadu_)(p + FC_YVL));
+        }
+        return;
+    }
+    for (int64_t k = 0; k < kc; ++k, bp += 2 * FC_YVL) {
+        const FC_T *xk = x + koffs[k];
+        for (int i = 0; i < pr->n; ++i) {
+            const FC_T *p = xk + pr->src[i];
+            FC_T *d = bp + pr->j0[i];
+            for (int o = 0; o < pr->len[i]; o += FC_YVL) {
+                const int m = pr->len[i] - o < FC_YVL ? pr->len[i] - o : FC_YVL;
+                FC_YI(storeu_)(d + o, m == FC_YVL ? FC_YI(loadu_)(p + o)
+                                                  : FC_YI(maskload_)(p + o, FC_YLANES(m)));
+            }
+        }
+    }
+}
 #endif
+
+/* Blocks of the packed AVX2 path (NR = 2 FC_YVL columns a panel): kc rows of
+ * K a k-block, panels a block of them; and the workspace of one thread. */
+static inline int64_t FC_FN(fc_igemm_kc)(void)
+{
+    int64_t kc = fc_igemm_l1d_bytes / 2 / (2 * FC_YVL_ALL * (int64_t)sizeof(FC_T));
+    return kc < 32 ? 32 : kc > FC_IGEMM_KC_MAX ? FC_IGEMM_KC_MAX : kc;
+}
+
+static inline int64_t FC_FN(fc_igemm_panels)(void)
+{
+    int64_t n = fc_igemm_l2_bytes / 2
+                / (FC_FN(fc_igemm_kc)() * 2 * FC_YVL_ALL * (int64_t)sizeof(FC_T));
+    return n < 1 ? 1 : n > FC_IGEMM_PANELS_MAX ? FC_IGEMM_PANELS_MAX : n;
+}
+
+/* Elements of one thread's workspace for fc_igemm_rows (0: none needed). */
+static inline int64_t FC_FN(fc_igemm_work)(void)
+{
+    if (fc_igemm_level() != FC_IGEMM_AVX2) return 0;
+    return FC_FN(fc_igemm_panels)() * FC_FN(fc_igemm_kc)() * 2 * FC_YVL_ALL + 2 * FC_YVL_ALL;
+}
 
 #define MR 12
 #include "igemm_tile_impl.h"
@@ -35,18 +113,18 @@ static inline void FC_FN(fc_store_part_avx2)(FC_T *p, FC_YVEC v, int64_t n)
 #undef MR
 
 /* fc_igemm_rows_12 or _8 (tile_mr): wpk is packed in panels of tile_mr output
- * channels. */
+ * channels; work holds fc_igemm_work() elements (aligned to 32 bytes). */
 static void FC_FN(fc_igemm_rows)(const FC_T *x, const int64_t *koffs, int64_t K, const FC_T *wpk,
                                  int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
                                  int64_t w0, int64_t w1, int64_t Wout, FC_T *y, int64_t P,
-                                 const FC_T *bias, int tile_mr)
+                                 const FC_T *bias, int tile_mr, FC_T *work)
 {
     if (tile_mr == 8)
         FC_FN(fc_igemm_rows_8)(x, koffs, K, wpk, cog, rowbase, r0, r1, w0, w1, Wout, y, P,
-                               bias);
+                               bias, work);
     else
         FC_FN(fc_igemm_rows_12)(x, koffs, K, wpk, cog, rowbase, r0, r1, w0, w1, Wout, y, P,
-                                bias);
+                                bias, work);
 }
 
 /* -- grad_weight ----------------------------------------------------------

@@ -78,39 +78,38 @@ static void FC_MR_FN(fc_igemm_tile1_avx512)(const FC_T *xb, const int64_t *koffs
 #define FC_HALF_ROWS(X) X(0) X(1) X(2) X(3)
 #endif
 
+/* The AVX2 + FMA tile on a packed panel (fc_igemm_pack_panel_avx2): rows
+ * [h0, h0 + MR/2) x NR = 2 FC_YVL columns += the kc-block of K, 12 or 8 of the
+ * 16 ymm registers as accumulators, rows from mr on not stored.  The first
+ * block starts from the bias, the others from y; na and nb (0 allowed) are
+ * the columns of the two vectors, at most FC_YVL each. */
 __attribute__((target("avx2,fma")))
-static void FC_MR_FN(fc_igemm_half_avx2)(const FC_T *xa, const FC_T *xb,
-                                         const int64_t *koffs, int64_t K, const FC_T *wpk,
-                                         int h0, FC_T *ya, FC_T *yb, int64_t ldy, int64_t na,
-                                         int64_t nb, int mr, const FC_T *bias)
+static void FC_MR_FN(fc_igemm_packed_avx2)(const FC_T *bp, int64_t kc, const FC_T *wpk, int h0,
+                                           FC_T *ya, FC_T *yb, int64_t ldy, int64_t na,
+                                           int64_t nb, int mr, const FC_T *bias, int first)
 {
 #define DECL(i) FC_YVEC c##i##a = FC_YI(setzero_)(), c##i##b = FC_YI(setzero_)();
     FC_HALF_ROWS(DECL)
 #undef DECL
     const FC_T *a = wpk + h0;
+    for (int64_t k = 0; k < kc; ++k, a += MR, bp += 2 * FC_YVL) {
+        const FC_YVEC b0 = FC_YI(load_)(bp), b1 = FC_YI(load_)(bp + FC_YVL);
 #define STEP(i) { const FC_YVEC ai = FC_YI(set1_)(a[i]);                             \
                   c##i##a = FC_YI(fmadd_)(ai, b0, c##i##a);                         \
                   c##i##b = FC_YI(fmadd_)(ai, b1, c##i##b); }
-    if (na == FC_YVL && nb == FC_YVL) {
-        for (int64_t k = 0; k < K; ++k, a += MR) {
-            const int64_t off = koffs[k];
-            const FC_YVEC b0 = FC_YI(loadu_)(xa + off), b1 = FC_YI(loadu_)(xb + off);
-            FC_HALF_ROWS(STEP)
-        }
-    } else {   /* masked loads read only the columns that exist */
-        const __m256i ma = FC_YLANES(na), mb = FC_YLANES(nb);
-        for (int64_t k = 0; k < K; ++k, a += MR) {
-            const int64_t off = koffs[k];
-            const FC_YVEC b0 = FC_YI(maskload_)(xa + off, ma);
-            const FC_YVEC b1 = FC_YI(maskload_)(xb + off, mb);
-            FC_HALF_ROWS(STEP)
-        }
-    }
+        FC_HALF_ROWS(STEP)
 #undef STEP
+    }
 #define STORE(i) if (h0 + i < mr) {                                                   \
-        if (bias) { const FC_YVEC bi = FC_YI(set1_)(bias[h0 + i]);                  \
-                    c##i##a = FC_YI(add_)(c##i##a, bi); c##i##b = FC_YI(add_)(c##i##b, bi); } \
         FC_T *pa = ya + (h0 + i) * ldy, *pb = yb + (h0 + i) * ldy;                   \
+        FC_YVEC ia, ib;                                                              \
+        if (first) {                                                                 \
+            ia = ib = FC_YI(set1_)(bias ? bias[h0 + i] : (FC_T)0);                   \
+        } else {                                                                     \
+            ia = na == FC_YVL ? FC_YI(loadu_)(pa) : FC_FN(fc_load_part_avx2)(pa, na); \
+            ib = nb == FC_YVL ? FC_YI(loadu_)(pb) : FC_FN(fc_load_part_avx2)(pb, nb); \
+        }                                                                            \
+        c##i##a = FC_YI(add_)(ia, c##i##a); c##i##b = FC_YI(add_)(ib, c##i##b);       \
         if (na == FC_YVL) FC_YI(storeu_)(pa, c##i##a);                               \
         else FC_FN(fc_store_part_avx2)(pa, c##i##a, na);                             \
         if (nb == FC_YVL) FC_YI(storeu_)(pb, c##i##b);                               \
@@ -119,6 +118,80 @@ static void FC_MR_FN(fc_igemm_half_avx2)(const FC_T *xa, const FC_T *xb,
 #undef STORE
 }
 #undef FC_HALF_ROWS
+
+/* The next panel of a work block: NR consecutive outputs from (run, q) on,
+ * across rows when the block holds whole rows (y's rows are one run then). */
+static inline int64_t FC_MR_FN(fc_igemm_next_panel)(const int64_t *rowbase, int64_t r0,
+                                                    int64_t w0, int64_t w1, int64_t Wout,
+                                                    int whole, int64_t run, int64_t q,
+                                                    int64_t runlen, FC_FN(fc_panel_runs) *pr,
+                                                    int64_t *yoff)
+{
+    const int64_t ww = w1 - w0, nw = runlen - q < 2 * FC_YVL ? runlen - q : 2 * FC_YVL;
+    *yoff = (whole ? r0 * Wout : (r0 + run) * Wout + w0) + q;
+    pr->n = 0;
+    for (int64_t j = 0; j < nw;) {
+        const int64_t at = q + j;
+        const int64_t r = whole ? r0 + at / ww : r0 + run, w = w0 + (whole ? at % ww : at);
+        const int64_t len = nw - j < w1 - w ? nw - j : w1 - w;
+        pr->src[pr->n] = rowbase[r] + w;
+        pr->j0[pr->n] = (int)j;
+        pr->len[pr->n++] = (int)len;
+        j += len;
+    }
+    return nw;
+}
+
+/* Rows [r0, r1) x columns [w0, w1), AVX2 + FMA, in panels of NR outputs (the
+ * GEMM's columns), blocked as BLIS blocks its loops: per block of panels
+ * (fc_igemm_panels, half of L2) and k-block (fc_igemm_kc, a panel is half of
+ * L1D), the panels are packed into work once; then each output-channel tile's
+ * k-block of weights (kc x MR, L1) passes over every panel of the block. */
+__attribute__((target("avx2,fma")))
+static void FC_MR_FN(fc_igemm_rows_packed_avx2)(const FC_T *x, const int64_t *koffs, int64_t K,
+                                                const FC_T *wpk, int64_t cog,
+                                                const int64_t *rowbase, int64_t r0, int64_t r1,
+                                                int64_t w0, int64_t w1, int64_t Wout, FC_T *y,
+                                                int64_t P, const FC_T *bias, FC_T *work)
+{
+    enum { NR = 2 * FC_YVL };
+    const int64_t kcb = FC_FN(fc_igemm_kc)(), npb = FC_FN(fc_igemm_panels)();
+    const int64_t nob = (cog + MR - 1) / MR;
+    const int whole = w0 == 0 && w1 == Wout;
+    const int64_t nrun = whole ? 1 : r1 - r0, runlen = whole ? (r1 - r0) * Wout : w1 - w0;
+    FC_FN(fc_panel_runs) pr[FC_IGEMM_PANELS_MAX];
+    int64_t yoff[FC_IGEMM_PANELS_MAX], nw[FC_IGEMM_PANELS_MAX];
+    /* finite values in the columns that no run fills (panels narrower than NR) */
+    memset(work, 0, (size_t)FC_FN(fc_igemm_work)() * sizeof(FC_T));
+    int64_t run = 0, q = 0;
+    while (run < nrun) {
+        int64_t np = 0;
+        for (; np < npb && run < nrun; ++np) {
+            nw[np] = FC_MR_FN(fc_igemm_next_panel)(rowbase, r0, w0, w1, Wout, whole, run, q,
+                                                   runlen, &pr[np], &yoff[np]);
+            q += nw[np];
+            if (q == runlen) { ++run; q = 0; }
+        }
+        for (int64_t k0 = 0; k0 < K; k0 += kcb) {
+            const int64_t kc = K - k0 < kcb ? K - k0 : kcb;
+            for (int64_t p = 0; p < np; ++p)
+                FC_FN(fc_igemm_pack_panel_avx2)(x, koffs + k0, kc, &pr[p], work + p * kc * NR);
+            for (int64_t ob = 0; ob < nob; ++ob) {
+                const int mr = (int)(cog - ob * MR < MR ? cog - ob * MR : MR);
+                const FC_T *wb = wpk + (ob * K + k0) * MR;
+                const FC_T *bb = bias ? bias + ob * MR : NULL;
+                for (int64_t p = 0; p < np; ++p) {
+                    FC_T *yr = y + ob * MR * P + yoff[p];
+                    const int64_t na = nw[p] < FC_YVL ? nw[p] : FC_YVL;
+                    for (int h0 = 0; h0 < mr; h0 += MR / 2)
+                        FC_MR_FN(fc_igemm_packed_avx2)(work + p * kc * NR, kc, wb, h0, yr,
+                                                       yr + FC_YVL, P, na, nw[p] - na, mr, bb,
+                                                       k0 == 0);
+                }
+            }
+        }
+    }
+}
 
 #endif /* FC_HAVE_AVX512_KERNELS */
 
@@ -165,12 +238,18 @@ FC_ISA_VARIANTS(FC_MR_FN(fc_igemm_tile_c), FC_MR_FN(fc_igemm_tile_c_body),
 static void FC_MR_FN(fc_igemm_rows)(const FC_T *x, const int64_t *koffs, int64_t K,
                                     const FC_T *wpk, int64_t cog, const int64_t *rowbase,
                                     int64_t r0, int64_t r1, int64_t w0, int64_t w1,
-                                    int64_t Wout, FC_T *y, int64_t P, const FC_T *bias)
+                                    int64_t Wout, FC_T *y, int64_t P, const FC_T *bias,
+                                    FC_T *work)
 {
     const int64_t nob = (cog + MR - 1) / MR;
 #if FC_HAVE_AVX512_KERNELS
     const int level = fc_igemm_level();
     const int wide = level == FC_IGEMM_AVX512;
+    if (level == FC_IGEMM_AVX2 && work) {
+        FC_MR_FN(fc_igemm_rows_packed_avx2)(x, koffs, K, wpk, cog, rowbase, r0, r1, w0, w1,
+                                            Wout, y, P, bias, work);
+        return;
+    }
 #endif
 #if FC_HAVE_AVX512_KERNELS
     const int64_t row_step = wide && w1 - w0 <= FC_VL ? 2 : 1;
@@ -203,17 +282,6 @@ static void FC_MR_FN(fc_igemm_rows)(const FC_T *x, const int64_t *koffs, int64_t
                 if (w < w1)
                     FC_MR_FN(fc_igemm_tile1_avx512)(xr + w, koffs, K, wb, yr + w, P, w1 - w, mr,
                                                     bb);
-                continue;
-            }
-            if (level == FC_IGEMM_AVX2) {
-                for (; w < w1; w += 2 * FC_YVL) {
-                    const int64_t nw = w1 - w < 2 * FC_YVL ? w1 - w : 2 * FC_YVL;
-                    const int64_t na = nw < FC_YVL ? nw : FC_YVL;
-                    for (int h0 = 0; h0 < mr; h0 += MR / 2)
-                        FC_MR_FN(fc_igemm_half_avx2)(xr + w, xr + w + FC_YVL, koffs, K, wb, h0,
-                                                     yr + w, yr + w + FC_YVL, P, na, nw - na,
-                                                     mr, bb);
-                }
                 continue;
             }
 #endif

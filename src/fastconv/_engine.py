@@ -154,11 +154,9 @@ def make_plan(geom, batch, threads):
     dw_splits = max(1, min(cg, ck // DW_MIN_ROWS, -(-DW_MIN_ITEMS // (geom.groups * buckets))))
     implicit = ((geom.stride[-1] == 1 or prod(geom.kernel) >= STRIDED_IMPLICIT_MIN_TAPS)
                 and implicit_ok(1, geom.out_spatial[-1], cog, pointwise, direct)
-                and forward_lane_use(in_spatial, pad_lo, geom) >= IMPLICIT_MIN_LANE_USE
-                and implicit_panel_fits(ck))
+                and forward_lane_use(in_spatial, pad_lo, geom) >= IMPLICIT_MIN_LANE_USE)
     implicit_dx = (all(s == 1 for s in geom.stride)
-                   and implicit_ok(1, in_spatial[-1], cg, pointwise, direct)
-                   and implicit_panel_fits(cog * prod(geom.kernel)))
+                   and implicit_ok(1, in_spatial[-1], cg, pointwise, direct))
     if batch * geom.out_channels * P * ck < SERIAL_WORK:
         threads = 1
     if not direct and max(ck, geom.out_channels) > _INT_MAX:
@@ -265,50 +263,42 @@ IMPLICIT_MIN_OUT_PER_GROUP = 4
 # Tests set them to exercise the portable tiles on any CPU.
 IMPLICIT_KERNELS = _implicit.has_vector_kernels()
 IMPLICIT_DW_KERNELS = _implicit.has_vector_grad_weight()
-# The AVX2 tile (MR/2 x 16 float32 outputs) streams its weight panel, K x 12
-# values, once per 16 outputs of a row: once the panel outgrows the L1 data
-# cache that stream bounds it, and im2col + BLAS (which blocks K) is faster.
-# Zen 3 (32 KiB), f32 / f64 time over BLAS's: K = 147 (7x7 3->64) 0.63 /
-# 0.98, 432 (3x3x3 16->32) 0.57 / 0.87, 576 (3x3 64->64) 0.97 / 1.16,
-# 2304 (3x3 256->256) 1.20 / 1.36.  The AVX-512 tile (2x the outputs per
-# panel pass) is taken at any K.
-IMPLICIT_PANEL_LIMITED = _implicit.level() == "avx2"
+# The packed AVX2 tile's panels run across the rows of a block: every lane is
+# used whatever the row width (no plane runs needed).
+IMPLICIT_PANELS_SPAN_ROWS = _implicit.level() == "avx2"
 
 
-def _l1d_bytes():
-    """The L1 data cache of one core (Linux sysfs), else 32 KiB."""
+def _cache_bytes(level, default):
+    """The data cache of one core at ``level`` (Linux sysfs), else ``default``."""
     base = "/sys/devices/system/cpu/cpu0/cache"
     try:
         for entry in sorted(os.listdir(base)):
             d = os.path.join(base, entry)
             with open(os.path.join(d, "level")) as f:
-                level = f.read().strip()
+                found = f.read().strip()
             with open(os.path.join(d, "type")) as f:
                 kind = f.read().strip()
-            if level == "1" and kind in ("Data", "Unified"):
+            if found == str(level) and kind in ("Data", "Unified"):
                 with open(os.path.join(d, "size")) as f:
                     text = f.read().strip().upper()
                 scale = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
                 return int(text.rstrip("KM")) * scale
     except (OSError, ValueError):
         pass
-    return 32 * 1024
+    return default
 
 
-L1D_BYTES = _l1d_bytes()
-
-
-def implicit_panel_fits(k_rows):
-    """Whether the implicit tile in use runs well with a weight panel of k_rows."""
-    return not IMPLICIT_PANEL_LIMITED or k_rows * 12 * 4 <= L1D_BYTES
+L1D_BYTES = _cache_bytes(1, 32 * 1024)
+L2_BYTES = _cache_bytes(2, 512 * 1024)
+_implicit.set_caches(L1D_BYTES, L2_BYTES)
 
 
 def implicit_kernels_changed():
     """Re-read which implicit tiles run (after an ISA cap) and drop cached plans."""
-    global IMPLICIT_KERNELS, IMPLICIT_DW_KERNELS, IMPLICIT_PANEL_LIMITED
+    global IMPLICIT_KERNELS, IMPLICIT_DW_KERNELS, IMPLICIT_PANELS_SPAN_ROWS
     IMPLICIT_KERNELS = _implicit.has_vector_kernels()
     IMPLICIT_DW_KERNELS = _implicit.has_vector_grad_weight()
-    IMPLICIT_PANEL_LIMITED = _implicit.level() == "avx2"
+    IMPLICIT_PANELS_SPAN_ROWS = _implicit.level() == "avx2"
     make_plan.cache_clear()
 
 
@@ -557,7 +547,7 @@ def plane_runs(in_p, out, stride):
     stretch of the padded input (stride 1 on the last two axes), filling the
     vector lanes that rows of out[-1] leave empty (a 33-wide row fills 33 of
     48, a 33-wide plane of rows 37 apart 33 of 37) for an extra copy of y."""
-    if len(out) < 2 or stride[-1] != 1 or stride[-2] != 1:
+    if IMPLICIT_PANELS_SPAN_ROWS or len(out) < 2 or stride[-1] != 1 or stride[-2] != 1:
         return False
     return out[-1] / in_p[-1] >= tile_lane_use(out[-1]) + PLANE_RUN_MIN_GAIN
 
@@ -572,6 +562,8 @@ def forward_lane_use(in_spatial, pad_lo, geom):
     out, st = geom.out_spatial, geom.stride
     span = _span(out[-1], st[-1], geom.dilation[-1], geom.kernel[-1])
     padded = tuple(in_spatial[:-1]) + (max(in_spatial[-1] + pad_lo[-1], span),)
+    if IMPLICIT_PANELS_SPAN_ROWS:
+        return 1.0
     if plane_runs(padded, out, st):
         return out[-1] / padded[-1]
     return tile_lane_use(out[-1])

@@ -6,8 +6,10 @@ blocks are fixed by the shape, so every output element is computed by one
 kernel call in one order whatever the number of threads.
 """
 
-from cython.parallel cimport parallel, prange
-from libc.stdint cimport int64_t
+import numpy as np
+
+from cython.parallel cimport parallel, prange, threadid
+from libc.stdint cimport int64_t, uintptr_t
 
 from fastconv._ext._blas cimport floating
 from fastconv._ext._runtime cimport fc_fp_enter, fc_fp_exit
@@ -18,14 +20,17 @@ cdef extern from "fastconv/igemm.h" nogil:
     bint fc_igemm_vector()
     bint fc_igemm_dw_vector()
     int fc_igemm_level()
+    void fc_igemm_set_caches(int64_t l1d, int64_t l2)
+    int64_t fc_igemm_work_f32()
+    int64_t fc_igemm_work_f64()
     void fc_igemm_rows_f32(const float *x, const int64_t *koffs, int64_t K, const float *wpk,
                            int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
                            int64_t w0, int64_t w1, int64_t Wout, float *y, int64_t P,
-                           const float *bias, int tile_mr)
+                           const float *bias, int tile_mr, float *work)
     void fc_igemm_rows_f64(const double *x, const int64_t *koffs, int64_t K, const double *wpk,
                            int64_t cog, const int64_t *rowbase, int64_t r0, int64_t r1,
                            int64_t w0, int64_t w1, int64_t Wout, double *y, int64_t P,
-                           const double *bias, int tile_mr)
+                           const double *bias, int tile_mr, double *work)
 
     void fc_igemm_dw_rows_f32(const float *x, const int64_t *koffs, int64_t K, int64_t k0,
                               int64_t k1, const float *gy, int64_t cog, int64_t P,
@@ -56,6 +61,11 @@ def has_vector_grad_weight():
 
 
 include "_isa.pxi"
+
+
+def set_caches(int64_t l1d, int64_t l2):
+    """The per-core L1D and L2 sizes that block the packed AVX2 path."""
+    fc_igemm_set_caches(l1d, l2)
 
 
 def level():
@@ -120,8 +130,18 @@ def forward(const floating[::1] x, const int64_t[::1] koffs, const floating[::1]
     cdef floating *yp = &y[0]
     cdef int64_t it, n, g, rb, cb, r0, r1, w0, w1
     cdef unsigned int fpsaved
+    # one workspace per thread (the packed input panels), 32-byte aligned
+    cdef int64_t nwork = fc_igemm_work_f32() if floating is float else fc_igemm_work_f64()
+    cdef int64_t lanes = 32 // sizeof(floating)
+    cdef int64_t per = (nwork + lanes - 1) // lanes * lanes
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] ws = np.empty(per * nthreads + lanes, dtype)
+    cdef floating *wsp = &ws[0]
+    wsp += (-(<uintptr_t>wsp // sizeof(floating))) % lanes
+    cdef floating *mine
     with nogil, parallel(num_threads=nthreads):
         fpsaved = fc_fp_enter()
+        mine = wsp + threadid() * per if nwork > 0 else NULL
         for it in prange(items, schedule="dynamic"):
             cb = it % ncb
             rb = (it // ncb) % nrb
@@ -134,11 +154,11 @@ def forward(const floating[::1] x, const int64_t[::1] koffs, const floating[::1]
             if floating is float:
                 fc_igemm_rows_f32(xp + (n * C + g * Cg) * S, kp, K, wp + g * wstride, Cog, rp,
                                   r0, r1, w0, w1, Wout, yp + (n * Cout + g * Cog) * P, P,
-                                  bp + g * Cog if has_bias else NULL, tile_mr)
+                                  bp + g * Cog if has_bias else NULL, tile_mr, mine)
             else:
                 fc_igemm_rows_f64(xp + (n * C + g * Cg) * S, kp, K, wp + g * wstride, Cog, rp,
                                   r0, r1, w0, w1, Wout, yp + (n * Cout + g * Cog) * P, P,
-                                  bp + g * Cog if has_bias else NULL, tile_mr)
+                                  bp + g * Cog if has_bias else NULL, tile_mr, mine)
         fc_fp_exit(fpsaved)
 
 
