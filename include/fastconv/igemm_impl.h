@@ -48,7 +48,8 @@ static inline FC_YVEC FC_FN(fc_load_part_avx2)(const FC_T *p, int64_t n)
  * that span rows fill every lane where rows of 14 or 56 outputs filled 7/8.
  * Each run is copied with whole vectors (masked loads: no read past a run),
  * in column order, so a vector that spills past its run is overwritten by
- * the next run, or lands in columns no tile stores. */
+ * the next run; the columns past the last run's vectors are zeroed (no tile
+ * stores them, but they must hold numbers). */
 typedef struct {
     int64_t src[2 * FC_YVL];
     int j0[2 * FC_YVL], len[2 * FC_YVL];
@@ -68,8 +69,11 @@ static void FC_FN(fc_igemm_pack_panel_avx2)(const FC_T *x, const int64_t *koffs,
         }
         return;
     }
+    const int last = pr->n - 1;
+    const int filled = pr->j0[last] + (pr->len[last] + FC_YVL - 1) / FC_YVL * FC_YVL;
     for (int64_t k = 0; k < kc; ++k, bp += 2 * FC_YVL) {
         const FC_T *xk = x + koffs[k];
+        for (int j = filled; j < 2 * FC_YVL; ++j) bp[j] = 0;
         for (int i = 0; i < pr->n; ++i) {
             const FC_T *p = xk + pr->src[i];
             FC_T *d = bp + pr->j0[i];

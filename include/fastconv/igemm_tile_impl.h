@@ -161,8 +161,6 @@ static void FC_MR_FN(fc_igemm_rows_packed_avx2)(const FC_T *x, const int64_t *ko
     const int64_t nrun = whole ? 1 : r1 - r0, runlen = whole ? (r1 - r0) * Wout : w1 - w0;
     FC_FN(fc_panel_runs) pr[FC_IGEMM_PANELS_MAX];
     int64_t yoff[FC_IGEMM_PANELS_MAX], nw[FC_IGEMM_PANELS_MAX];
-    /* finite values in the columns that no run fills (panels narrower than NR) */
-    memset(work, 0, (size_t)FC_FN(fc_igemm_work)() * sizeof(FC_T));
     int64_t run = 0, q = 0;
     while (run < nrun) {
         int64_t np = 0;
